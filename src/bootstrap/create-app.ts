@@ -1,0 +1,51 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import { appModuleFor } from '../app.module';
+import { AllExceptionsFilter } from '../common/http/all-exceptions.filter';
+import { createValidationPipe } from '../common/http/validation.pipe';
+import { AppConfig } from '../config/app-config';
+import { requestIdOf } from '../logging/logging.module';
+
+/** Largest accepted body: a batch of up to 1000 events (contract §4). Routes may set less. */
+export const MAX_BODY_BYTES = 5 * 1024 * 1024;
+
+/** Builds the Nest application of `config.ROLE` (used by main.ts and by the e2e tests). */
+export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: MAX_BODY_BYTES,
+    trustProxy: config.TRUST_PROXY,
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    // Close idle keep-alive sockets on shutdown so draining does not wait for clients.
+    forceCloseConnections: 'idle',
+    // A property named __proto__ / constructor.prototype anywhere in a body is refused (400),
+    // never merged into an object.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(appModuleFor(config), adapter, {
+    bufferLogs: true,
+    // Only application/json bodies: Nest's urlencoded parser would turn form posts into objects.
+    bodyParser: false,
+    abortOnError: false,
+  });
+  app.useLogger(app.get(Logger));
+
+  const fastify = app.getHttpAdapter().getInstance();
+  // Fastify parses text/plain by default; the contract answers 415 for anything but JSON.
+  fastify.removeContentTypeParser('text/plain');
+  fastify.addHook('onRequest', (req, reply, done) => {
+    void reply.header('x-request-id', req.id);
+    done();
+  });
+
+  // Nest routes Fastify's own errors (body parsing, content type, unknown route) through this
+  // filter too, so every error leaves in the contract's envelope.
+  app.useGlobalFilters(new AllExceptionsFilter());
+  app.useGlobalPipes(createValidationPipe());
+  return app;
+}
+
+/** The port of this role: a worker serves only health (and metrics) on HEALTH_PORT. */
+export const listenPort = (config: AppConfig): number => (config.ROLE === 'worker' ? config.HEALTH_PORT : config.PORT);

@@ -1,0 +1,38 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { AppConfig } from '../config/app-config';
+import { PrismaClient } from '../generated/prisma/client';
+
+/**
+ * The PostgreSQL client (users, API keys). Prisma 7 with the pg driver adapter: no query engine
+ * binary. Boot fails fast when the database is unreachable; the pool is closed on shutdown.
+ */
+@Injectable()
+export class PrismaService extends PrismaClient implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('prisma');
+
+  constructor(config: AppConfig) {
+    super({
+      adapter: new PrismaPg({
+        connectionString: config.DATABASE_URL,
+        // pg waits forever for a connection by default; a request must fail fast with 503 instead.
+        connectionTimeoutMillis: 2_000,
+        max: 10,
+      }),
+    });
+  }
+
+  async onModuleInit(): Promise<void> {
+    try {
+      await this.$queryRawUnsafe('SELECT 1');
+    } catch (err) {
+      throw new Error(`PostgreSQL (DATABASE_URL) is unreachable: ${(err as Error).message.split('\n')[0]}`);
+    }
+    this.logger.log('connected to PostgreSQL');
+  }
+
+  // Closed last (after consumers drained in beforeApplicationShutdown).
+  async onApplicationShutdown(): Promise<void> {
+    await this.$disconnect();
+  }
+}

@@ -1,0 +1,51 @@
+import { stableBucket } from '../common/hashing/stable-hash';
+
+/**
+ * Every Redis key name of the system is built here.
+ *
+ * With one partition the names are the plain ones of the original system (`events_stream`,
+ * `dedup:event:<id>`, `metrics:ingested`). With STREAM_PARTITIONS > 1 each partition's keys share
+ * a hash tag `{p}`, so one Lua script may touch a partition's stream, dedup keys and counters
+ * even in Redis Cluster (all in one slot).
+ */
+export class RedisKeys {
+  constructor(
+    readonly streamKey: string,
+    readonly partitions: number,
+  ) {}
+
+  private tag(partition: number): string {
+    return this.partitions === 1 ? '' : `{${partition}}:`;
+  }
+
+  /** Partition that owns a user's events (stable across processes). */
+  partitionOf(userId: string): number {
+    return stableBucket(userId, this.partitions);
+  }
+
+  stream(partition: number): string {
+    return this.partitions === 1 ? this.streamKey : `${this.streamKey}:{${partition}}`;
+  }
+
+  allStreams(): string[] {
+    return Array.from({ length: this.partitions }, (_, p) => this.stream(p));
+  }
+
+  dedup(partition: number, eventId: string): string {
+    return `dedup:event:${this.tag(partition)}${eventId}`;
+  }
+
+  /** Prefix passed to the ingest script, which appends the eventId itself. */
+  dedupPrefix(partition: number): string {
+    return `dedup:event:${this.tag(partition)}`;
+  }
+
+  counter(partition: number, name: 'ingested' | 'duplicates' | 'rejected'): string {
+    return `metrics:${this.tag(partition)}${name}`;
+  }
+
+  /** Per-second ingestion buckets for the recent rate (`metrics:rate:<epochSecond>`). */
+  rateBucket(partition: number, epochSecond: number): string {
+    return `metrics:${this.tag(partition)}rate:${epochSecond}`;
+  }
+}
