@@ -25,7 +25,8 @@ export function jumpConsistentHash(key: bigint, buckets: number): number {
   while (j < buckets) {
     b = j;
     k = (k * LCG_MULTIPLIER + 1n) & MASK64;
-    j = Math.floor(((b + 1) * 2 ** 31) / Number((k >> 33n) + 1n));
+    // Same float expression as the paper's reference, so every implementation agrees.
+    j = Math.floor((b + 1) * (2 ** 31 / Number((k >> 33n) + 1n)));
   }
   return b;
 }

@@ -1,0 +1,70 @@
+import { ConfigValidationError, loadAppConfig } from './app-config';
+import { InvalidRoleError, parseRole } from './app-role';
+
+const base = { DATABASE_URL: 'postgresql://u:hunter2hunter2@db:5432/x' };
+
+describe('loadAppConfig', () => {
+  it('applies the contract defaults', () => {
+    const c = loadAppConfig(base);
+    expect(c).toMatchObject({
+      ROLE: 'all',
+      PORT: 3001,
+      HEALTH_PORT: 3002,
+      STREAM_KEY: 'events_stream',
+      CONSUMER_GROUP: 'event-processors',
+      DEDUP_TTL_SECONDS: 600,
+      BATCH_SIZE: 100,
+      BATCH_TIMEOUT_MS: 500,
+      READ_COUNT: 50,
+      CLAIM_IDLE_MS: 60_000,
+      MAX_RETRIES: 3,
+      STREAM_PARTITIONS: 1,
+      TRUST_PROXY: false,
+    });
+    expect(c.mongoShardUris).toHaveLength(3);
+  });
+
+  it('converts numbers and booleans from strings', () => {
+    const c = loadAppConfig({ ...base, PORT: '8080', TRUST_PROXY: 'true', MONGO_SHARD_URIS: 'mongodb://m:27017/db' });
+    expect(c.PORT).toBe(8080);
+    expect(c.TRUST_PROXY).toBe(true);
+    expect(c.mongoShardUris).toEqual(['mongodb://m:27017/db']);
+  });
+
+  it('names a missing DATABASE_URL', () => {
+    expect(() => loadAppConfig({})).toThrow(/DATABASE_URL/);
+  });
+
+  it('names invalid variables but never prints their values', () => {
+    const secret = 'short-but-very-secret';
+    let error: unknown;
+    try {
+      loadAppConfig({ ...base, NODE_ENV: 'production', JWT_SECRET: secret, PORT: 'eighty' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    const message = (error as Error).message;
+    expect((error as ConfigValidationError).variables.sort()).toEqual(['JWT_SECRET', 'PORT']);
+    expect(message).not.toContain(secret);
+    expect(message).not.toContain('eighty');
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('requires JWT_SECRET in production only', () => {
+    expect(() => loadAppConfig({ ...base, NODE_ENV: 'production' })).toThrow(/JWT_SECRET/);
+    expect(loadAppConfig({ ...base, NODE_ENV: 'development' }).JWT_SECRET).toBeUndefined();
+  });
+});
+
+describe('parseRole', () => {
+  it('accepts api, worker, all (default all)', () => {
+    expect(parseRole('api')).toBe('api');
+    expect(parseRole(' WORKER ')).toBe('worker');
+    expect(parseRole(undefined)).toBe('all');
+  });
+  it('rejects anything else, listing the valid roles', () => {
+    expect(() => parseRole('bogus')).toThrow(InvalidRoleError);
+    expect(() => parseRole('bogus')).toThrow('ROLE must be one of: api, worker, all');
+  });
+});
