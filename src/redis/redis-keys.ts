@@ -48,4 +48,26 @@ export class RedisKeys {
   rateBucket(partition: number, epochSecond: number): string {
     return `metrics:${this.tag(partition)}rate:${epochSecond}`;
   }
+
+  // --- auth (not partitioned; each command touches one key) ---
+
+  /** Cached validation result of an API key, by the SHA-256 hex of the key (never the key). */
+  authApiKey(keyHash: string): string {
+    return `auth:apikey:${keyHash}`;
+  }
+
+  /** Cached role/status of a user (JWT checks). */
+  authUser(userId: string): string {
+    return `auth:user:${userId}`;
+  }
+
+  /** Pub/sub channel telling every API process to drop in-process auth cache entries. */
+  authInvalidationChannel(): string {
+    return 'auth:invalidate';
+  }
+
+  /** Fixed-window request counter of the auth rate limit, per client IP (`tracker`). */
+  authRateLimit(tracker: string): string {
+    return `ratelimit:auth:${tracker}`;
+  }
 }

@@ -1,0 +1,30 @@
+/** Timings and formats of the auth module, in one place (the contract's numbers, see README). */
+
+/** JWT lifetime: 24 h (contract §5). */
+export const JWT_TTL_SECONDS = 24 * 60 * 60;
+
+/** Positive Redis cache entries (valid key, known user). */
+export const REDIS_POSITIVE_TTL_MS = 60 * 60 * 1000;
+/** Negative Redis entries (unknown key): long enough that a repeated bad key cannot hammer PostgreSQL. */
+export const REDIS_NEGATIVE_TTL_MS = 5 * 1000;
+/**
+ * In-process cache lifetime, counted from the moment the lookup started. Pub/sub invalidation
+ * normally evicts at once; this bound alone keeps revocation within 1 s if a message is lost.
+ */
+export const LOCAL_CACHE_TTL_MS = 1000;
+/** Upper bound on in-process entries (keys + users). */
+export const LOCAL_CACHE_MAX_ENTRIES = 50_000;
+
+/** `lastUsedAt` is written at most this often per key. */
+export const LAST_USED_RESOLUTION_MS = 60 * 1000;
+/** How often pending `lastUsedAt` marks are flushed to PostgreSQL (one UPDATE per flush). */
+export const LAST_USED_FLUSH_INTERVAL_MS = 10 * 1000;
+
+/** Auth endpoints: requests per window per client IP (contract §5). */
+export const AUTH_RATE_LIMIT = 100;
+export const AUTH_RATE_WINDOW_MS = 60 * 1000;
+
+export const PASSWORD_MIN_LENGTH = 12;
+/** Bounds the work one login can cause (scrypt input) and the body size of a login. */
+export const PASSWORD_MAX_LENGTH = 1024;
+export const EMAIL_MAX_LENGTH = 254;

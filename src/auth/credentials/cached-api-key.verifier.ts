@@ -1,0 +1,83 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { PrismaService } from '../../prisma/prisma.service';
+import { hashApiKey, isWellFormedApiKey } from '../api-keys/api-key-secret';
+import { AuthCacheStore } from '../cache/auth-cache.store';
+import { ApiKeySnapshot } from '../cache/auth-cache.types';
+import { LocalAuthCache } from '../cache/local-auth-cache';
+import { API_KEY_STATE_SELECT, apiKeySnapshot, UNKNOWN_API_KEY, USER_STATE_SELECT } from '../cache/snapshots';
+import type { Principal } from '../principal';
+import { postgres } from '../prisma-errors';
+import { ApiKeyUsageRecorder } from './api-key-usage.recorder';
+import { ApiKeyVerifier } from './credential-verifiers';
+import { RateLimitedWarning } from './redis-failure-log';
+
+/**
+ * API key check of the ingestion hot path: in-process cache (no I/O), else one Redis GET, else
+ * PostgreSQL (result written back to Redis). Revoked, expired and disabled-owner keys are
+ * refused; with PostgreSQL down a key cached in Redis keeps working; with Redis down keys are
+ * checked against PostgreSQL.
+ */
+@Injectable()
+export class CachedApiKeyVerifier extends ApiKeyVerifier {
+  private readonly logger = new Logger('auth');
+  private readonly redisWarning = new RateLimitedWarning(this.logger, 'Redis unavailable for API key lookups; using PostgreSQL');
+  /** Concurrent misses for one key share one lookup. */
+  private readonly inflight = new Map<string, Promise<ApiKeySnapshot>>();
+
+  constructor(
+    private readonly local: LocalAuthCache,
+    private readonly store: AuthCacheStore,
+    private readonly prisma: PrismaService,
+    private readonly usage: ApiKeyUsageRecorder,
+  ) {
+    super();
+  }
+
+  async verify(apiKey: string): Promise<Principal | null> {
+    if (!isWellFormedApiKey(apiKey)) return null;
+    const keyHash = hashApiKey(apiKey);
+    const snapshot = this.local.getApiKey(keyHash, Date.now()) ?? (await this.load(keyHash));
+    if (snapshot.state !== 'valid' || snapshot.status !== 'ACTIVE') return null;
+    const now = Date.now();
+    if (snapshot.expiresAt !== null && snapshot.expiresAt <= now) return null;
+    this.usage.mark(snapshot.id, now);
+    return { kind: 'apiKey', userId: snapshot.userId, role: snapshot.role, apiKeyId: snapshot.id, email: snapshot.email };
+  }
+
+  private load(keyHash: string): Promise<ApiKeySnapshot> {
+    let pending = this.inflight.get(keyHash);
+    if (!pending) {
+      pending = this.fetch(keyHash).finally(() => this.inflight.delete(keyHash));
+      this.inflight.set(keyHash, pending);
+    }
+    return pending;
+  }
+
+  private async fetch(keyHash: string): Promise<ApiKeySnapshot> {
+    const startedAt = Date.now();
+    let redisUp = true;
+    try {
+      const cached = await this.store.getApiKey(keyHash);
+      if (cached) {
+        this.local.setApiKey(keyHash, cached.value, startedAt);
+        return cached.value;
+      }
+    } catch (err) {
+      redisUp = false;
+      this.redisWarning.warn(err);
+    }
+    const row = await postgres(() =>
+      this.prisma.apiKey.findUnique({
+        where: { keyHash },
+        select: { ...API_KEY_STATE_SELECT, user: { select: USER_STATE_SELECT } },
+      }),
+    );
+    const entry = row ? apiKeySnapshot(row, row.user) : UNKNOWN_API_KEY;
+    if (redisUp) {
+      // Off the response path; a failed write only means the next miss asks PostgreSQL again.
+      this.store.putApiKey(keyHash, entry).catch((err: unknown) => this.redisWarning.warn(err));
+    }
+    this.local.setApiKey(keyHash, entry.value, startedAt);
+    return entry.value;
+  }
+}

@@ -1,0 +1,38 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import type { IncomingHttpHeaders } from 'node:http';
+import { ApiError } from '../../common/http/api-error';
+import { AccessTokenVerifier, ApiKeyVerifier } from '../credentials/credential-verifiers';
+import type { RequestWithPrincipal } from '../principal';
+import { invalidApiKey } from './api-key.guard';
+import { apiKeyFrom, bearerTokenFrom } from './credentials';
+
+/**
+ * Analytics and metrics: an API key (`x-api-key`, checked first when present: 401
+ * INVALID_API_KEY if bad) or a JWT (401 UNAUTHORIZED if bad). Neither → 401 UNAUTHORIZED.
+ */
+@Injectable()
+export class ApiKeyOrJwtGuard implements CanActivate {
+  constructor(
+    private readonly apiKeys: ApiKeyVerifier,
+    private readonly tokens: AccessTokenVerifier,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<RequestWithPrincipal & { headers: IncomingHttpHeaders }>();
+    const key = apiKeyFrom(request.headers);
+    if (key) {
+      const principal = await this.apiKeys.verify(key);
+      if (!principal) throw invalidApiKey();
+      request.principal = principal;
+      return true;
+    }
+    const token = bearerTokenFrom(request.headers);
+    if (!token) {
+      throw ApiError.unauthorized(token === null ? 'Malformed Authorization header' : 'A Bearer token or an x-api-key is required');
+    }
+    const principal = await this.tokens.verify(token);
+    if (!principal) throw ApiError.unauthorized('Invalid or expired token');
+    request.principal = principal;
+    return true;
+  }
+}

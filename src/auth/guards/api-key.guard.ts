@@ -1,0 +1,31 @@
+import { CanActivate, ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
+import type { IncomingHttpHeaders } from 'node:http';
+import { ApiError } from '../../common/http/api-error';
+import { ErrorCode } from '../../common/http/error-codes';
+import { ApiKeyVerifier } from '../credentials/credential-verifiers';
+import type { RequestWithPrincipal } from '../principal';
+import { apiKeyFrom } from './credentials';
+
+export const missingApiKey = (): ApiError =>
+  new ApiError(HttpStatus.UNAUTHORIZED, ErrorCode.MISSING_API_KEY, 'An API key is required in the x-api-key header');
+export const invalidApiKey = (): ApiError =>
+  new ApiError(HttpStatus.UNAUTHORIZED, ErrorCode.INVALID_API_KEY, 'The API key is unknown, revoked or expired');
+
+/**
+ * Ingestion: requires `x-api-key` (401 MISSING_API_KEY / INVALID_API_KEY) and puts the key's
+ * principal (kind 'apiKey', apiKeyId, owner userId and role) on `request.principal`.
+ */
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  constructor(private readonly apiKeys: ApiKeyVerifier) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<RequestWithPrincipal & { headers: IncomingHttpHeaders }>();
+    const key = apiKeyFrom(request.headers);
+    if (!key) throw missingApiKey();
+    const principal = await this.apiKeys.verify(key);
+    if (!principal) throw invalidApiKey();
+    request.principal = principal;
+    return true;
+  }
+}
