@@ -1,0 +1,106 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { AppConfig } from '../config/app-config';
+import { REDIS_CLIENT } from '../redis/redis.tokens';
+import { RedisKeys } from '../redis/redis-keys';
+import { RedisClock } from './redis-clock';
+
+/** Port: is the stream backlog over MAX_STREAM_BACKLOG? Answered from memory (no I/O per request). */
+export abstract class BacklogGauge {
+  abstract isOverloaded(): boolean;
+  abstract current(): number;
+}
+
+/** How often the backlog is read (the issue allows 100–500 ms). */
+export const BACKLOG_SAMPLE_MS = 250;
+
+/**
+ * Samples the backlog of every partition in one pipelined round trip every BACKLOG_SAMPLE_MS:
+ * per consumer group `lag` (entries not yet delivered) + `pending` (delivered, not acked); the
+ * slowest group counts, because the stream cannot shrink below what it still needs. Without a
+ * group yet (no worker ever started), or when Redis cannot tell the lag (after deletions), the
+ * stream length stands in: an upper bound. Partitions are summed. Never trims anything.
+ */
+@Injectable()
+export class BacklogMonitor extends BacklogGauge implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('ingestion');
+  private timer?: NodeJS.Timeout;
+  private backlog = 0;
+  private sampling = false;
+  private failing = false;
+
+  constructor(
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly config: AppConfig,
+    private readonly clock: RedisClock,
+  ) {
+    super();
+  }
+
+  isOverloaded(): boolean {
+    return this.backlog > this.config.MAX_STREAM_BACKLOG;
+  }
+
+  current(): number {
+    return this.backlog;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.sample();
+    this.timer = setInterval(() => void this.sample(), BACKLOG_SAMPLE_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /** One sample; keeps the previous value when Redis does not answer (ingestion fails on its own then). */
+  async sample(): Promise<void> {
+    if (this.sampling) return;
+    this.sampling = true;
+    try {
+      const streams = this.keys.allStreams();
+      const pipeline = this.redis.pipeline();
+      for (const s of streams) pipeline.xinfo('GROUPS', s).xlen(s);
+      pipeline.time();
+      const sentAt = Date.now();
+      const replies = (await pipeline.exec()) ?? [];
+      const answeredAt = Date.now();
+      let total = 0;
+      for (let i = 0; i < streams.length; i++) {
+        const [groupsErr, groups] = replies[2 * i] ?? [];
+        const [lenErr, len] = replies[2 * i + 1] ?? [];
+        if (lenErr) throw lenErr;
+        total += streamBacklog(groupsErr ? [] : (groups as unknown[]), Number(len));
+      }
+      const [timeErr, time] = replies[2 * streams.length] ?? [];
+      if (!timeErr && Array.isArray(time)) this.clock.observe(Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000), sentAt, answeredAt);
+      this.backlog = total;
+      if (this.failing) this.logger.log('backlog sampling restored');
+      this.failing = false;
+    } catch (err) {
+      if (!this.failing) this.logger.warn({ reason: (err as Error).message }, 'backlog sampling failed; keeping the last value');
+      this.failing = true;
+    } finally {
+      this.sampling = false;
+    }
+  }
+}
+
+/** Backlog of one stream from its XINFO GROUPS reply (flat [name, value, …] arrays) and XLEN. */
+export function streamBacklog(groups: unknown[], length: number): number {
+  if (groups.length === 0) return length;
+  let worst = 0;
+  for (const g of groups) {
+    const info = new Map<string, unknown>();
+    const flat = g as unknown[];
+    for (let i = 0; i + 1 < flat.length; i += 2) info.set(String(flat[i]), flat[i + 1]);
+    const pending = Number(info.get('pending') ?? 0);
+    const lag = info.get('lag');
+    // Pending entries are part of the stream, so the length alone is the upper bound.
+    worst = Math.max(worst, lag === null || lag === undefined ? length : pending + Number(lag));
+  }
+  return worst;
+}

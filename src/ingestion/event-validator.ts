@@ -1,0 +1,152 @@
+import { Injectable } from '@nestjs/common';
+import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+import { v7 as uuidv7 } from 'uuid';
+import { ErrorDetail } from '../common/http/error-codes';
+import { IngestedEvent } from '../events/event.types';
+import { encodeStreamEntry, STREAM_FIELDS } from '../events/stream-entry';
+import { batchEnvelopeSchema, eventSchema, MAX_EVENT_BYTES, MAX_FUTURE_SKEW_MS, MAX_NESTING_DEPTH } from './schemas/event.schema';
+
+/** An event ready to append: the stream entry fields are encoded once, here. */
+export interface PreparedEvent {
+  ok: true;
+  event: IngestedEvent;
+  /** False for server-generated ids (UUIDv7): those can never repeat, so they need no dedup key. */
+  clientEventId: boolean;
+  /** Flat field/value list of the stream entry (encodeStreamEntry). */
+  fields: string[];
+}
+
+export interface RejectedEvent {
+  ok: false;
+  /** The client's eventId when it sent a usable one, so it can match the result to its event. */
+  eventId: string | null;
+  details: ErrorDetail[];
+  /** The event is valid but over MAX_EVENT_BYTES (413 on the single-event route). */
+  tooLarge: boolean;
+}
+
+export interface EventContext {
+  apiKeyId: string | null;
+  /** Server receive time (epoch ms), also the reference for the 24 h future check. */
+  receivedAt: number;
+}
+
+const EVENT_FIELD_INDEX = encodeStreamEntry({ event: {} as IngestedEvent, apiKeyId: null, receivedAt: 0 }).indexOf(STREAM_FIELDS.event) + 1;
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Hot-path validation: JSON Schemas compiled once by AJV (no class-transformer per event).
+ * AJV mutates its input: unknown top-level fields are removed and `priority` defaulted.
+ */
+@Injectable()
+export class EventValidator {
+  private readonly validateEvent: ValidateFunction;
+  private readonly validateEnvelope: ValidateFunction;
+
+  constructor() {
+    // No type coercion: "5" is not a priority and 42 is not a userId.
+    const ajv = new Ajv({ allErrors: true, removeAdditional: true, useDefaults: true, coerceTypes: false, strict: true });
+    this.validateEvent = ajv.compile(eventSchema);
+    this.validateEnvelope = ajv.compile(batchEnvelopeSchema);
+  }
+
+  /** The batch envelope `{events: [1..1000]}`; returns the per-field problems (empty when valid). */
+  checkEnvelope(body: unknown): ErrorDetail[] {
+    return this.validateEnvelope(body) ? [] : toDetails(this.validateEnvelope.errors);
+  }
+
+  prepare(raw: unknown, ctx: EventContext): PreparedEvent | RejectedEvent {
+    if (!this.validateEvent(raw)) {
+      return { ok: false, eventId: usableEventId(raw), details: toDetails(this.validateEvent.errors, 'event'), tooLarge: false };
+    }
+    const input = raw as Omit<IngestedEvent, 'eventId'> & { eventId?: string };
+    const problem = timestampProblem(input.timestamp, ctx.receivedAt);
+    if (problem) return { ok: false, eventId: input.eventId ?? null, details: [{ field: 'timestamp', message: problem }], tooLarge: false };
+
+    for (const field of ['metadata', 'payload'] as const) {
+      if (input[field] !== undefined && nestedDeeperThan(input[field], MAX_NESTING_DEPTH)) {
+        return {
+          ok: false,
+          eventId: input.eventId ?? null,
+          details: [{ field, message: `must not be nested deeper than ${MAX_NESTING_DEPTH} levels` }],
+          tooLarge: false,
+        };
+      }
+    }
+
+    const clientEventId = input.eventId !== undefined;
+    // A fixed field order keeps every stored event shaped alike.
+    const event: IngestedEvent = {
+      eventId: input.eventId ?? uuidv7(),
+      eventType: input.eventType,
+      userId: input.userId,
+      sessionId: input.sessionId,
+      timestamp: input.timestamp,
+      ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
+      ...(input.payload !== undefined ? { payload: input.payload } : {}),
+      priority: input.priority,
+    };
+    const fields = encodeStreamEntry({ event, apiKeyId: ctx.apiKeyId, receivedAt: ctx.receivedAt });
+    const json = fields[EVENT_FIELD_INDEX];
+    // Cheap bound first: UTF-8 needs at most 3 bytes per UTF-16 unit.
+    if (json.length * 3 > MAX_EVENT_BYTES && Buffer.byteLength(json, 'utf8') > MAX_EVENT_BYTES) {
+      return {
+        ok: false,
+        eventId: input.eventId ?? null,
+        details: [{ field: 'event', message: `must be at most ${MAX_EVENT_BYTES} bytes of JSON` }],
+        tooLarge: true,
+      };
+    }
+    return { ok: true, event, clientEventId, fields };
+  }
+}
+
+/** Why an RFC 3339 string (already matched by the schema pattern) is not an acceptable timestamp. */
+export function timestampProblem(ts: string, now: number): string | undefined {
+  const year = Number(ts.slice(0, 4));
+  const month = Number(ts.slice(5, 7));
+  const day = Number(ts.slice(8, 10));
+  const hour = Number(ts.slice(11, 13));
+  const minute = Number(ts.slice(14, 16));
+  const second = Number(ts.slice(17, 19));
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const validDay = month >= 1 && month <= 12 && day >= 1 && day <= (month === 2 && !leap ? 28 : DAYS_IN_MONTH[month - 1]);
+  const ms = Date.parse(ts);
+  if (!validDay || hour > 23 || minute > 59 || second > 59 || Number.isNaN(ms)) return 'must be a valid ISO 8601 date-time';
+  if (ms - now > MAX_FUTURE_SKEW_MS) return 'must not be more than 24 hours in the future';
+  return undefined;
+}
+
+/**
+ * True when `value` (an object counting as level 1) has containers nested deeper than `limit`.
+ * Stops at the limit, so a hostile 16k-level body costs `limit` steps.
+ */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (limit <= 0) return true;
+  if (Array.isArray(value)) {
+    for (const v of value) if (nestedDeeperThan(v, limit - 1)) return true;
+    return false;
+  }
+  for (const k in value) {
+    if (Object.prototype.hasOwnProperty.call(value, k) && nestedDeeperThan((value as Record<string, unknown>)[k], limit - 1)) return true;
+  }
+  return false;
+}
+
+function usableEventId(raw: unknown): string | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const id = (raw as { eventId?: unknown }).eventId;
+  return typeof id === 'string' && id.length > 0 && id.length <= 128 && /^[A-Za-z0-9_.:-]+$/.test(id) ? id : null;
+}
+
+/** AJV errors → `{field, message}` with dotted field paths (`metadata`, `events`, `priority`). */
+export function toDetails(errors: ErrorObject[] | null | undefined, root = 'body'): ErrorDetail[] {
+  if (!errors || errors.length === 0) return [{ field: root, message: 'is invalid' }];
+  return errors.map((e) => {
+    const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
+    const missing = (e.params as { missingProperty?: unknown }).missingProperty;
+    const field = typeof missing === 'string' ? (path ? `${path}.${missing}` : missing) : path || root;
+    return { field, message: e.message ?? 'is invalid' };
+  });
+}

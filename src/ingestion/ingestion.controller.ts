@@ -1,0 +1,54 @@
+import { Controller, Get, HttpCode, HttpStatus, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiKeyOrJwtGuard } from '../auth/guards/api-key-or-jwt.guard';
+import { ApiKeyGuard } from '../auth/guards/api-key.guard';
+import type { RequestWithPrincipal } from '../auth/principal';
+import { IngestionStats, IngestionStatsService } from './ingestion-stats.service';
+import { BatchResult, IngestionService, SingleResult } from './ingestion.service';
+import { MAX_EVENT_BYTES } from './schemas/event.schema';
+
+type IngestRequest = FastifyRequest & RequestWithPrincipal;
+
+interface Envelope<T> {
+  success: true;
+  data: T;
+}
+
+/**
+ * Contract §4. Bodies are read from the raw request, not through @Body(): the hot path skips
+ * Nest's pipes and class-transformer; the compiled JSON Schema in EventValidator is the validation.
+ */
+@Controller('api/v1/events')
+export class IngestionController {
+  constructor(
+    private readonly ingestion: IngestionService,
+    private readonly statsService: IngestionStatsService,
+  ) {}
+
+  /** 202 accepted, 200 for a duplicate eventId. The body limit here is one event (413 beyond). */
+  @Post()
+  @UseGuards(ApiKeyGuard)
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RouteConfig({ bodyLimit: MAX_EVENT_BYTES })
+  async ingestOne(@Req() req: IngestRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<Envelope<SingleResult>> {
+    const data = await this.ingestion.ingestOne(req.body, { apiKeyId: req.principal?.apiKeyId ?? null, receivedAt: Date.now() });
+    if (data.duplicate) void reply.status(HttpStatus.OK);
+    return { success: true, data };
+  }
+
+  @Post('batch')
+  @UseGuards(ApiKeyGuard)
+  @HttpCode(HttpStatus.ACCEPTED)
+  async ingestBatch(@Req() req: IngestRequest): Promise<Envelope<BatchResult>> {
+    const data = await this.ingestion.ingestBatch(req.body, { apiKeyId: req.principal?.apiKeyId ?? null, receivedAt: Date.now() });
+    return { success: true, data };
+  }
+
+  /** The contract does not name the credential: like analytics and metrics, an API key or a JWT (any role). */
+  @Get('stats')
+  @UseGuards(ApiKeyOrJwtGuard)
+  async stats(): Promise<Envelope<IngestionStats>> {
+    return { success: true, data: await this.statsService.stats() };
+  }
+}
