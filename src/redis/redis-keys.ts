@@ -70,4 +70,14 @@ export class RedisKeys {
   authRateLimit(tracker: string): string {
     return `ratelimit:auth:${tracker}`;
   }
+
+  // --- processing (worker) ---
+
+  /**
+   * Hash: stream entry id → how many of its deliveries ended in a transient storage failure
+   * (shard down). Those do not count toward MAX_DELIVERIES. Same hash tag as the partition's stream.
+   */
+  workerTransientFailures(partition: number): string {
+    return `${this.stream(partition)}:transient-failures`;
+  }
 }
