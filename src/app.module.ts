@@ -4,6 +4,7 @@ import { AuthModule } from './auth/auth.module';
 import { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/app-config.module';
 import { AppRole } from './config/app-role';
+import { DlqModule } from './dlq/dlq.module';
 import { HealthModule } from './health/health.module';
 import { IngestionModule } from './ingestion/ingestion.module';
 import { LoggingModule } from './logging/logging.module';
@@ -22,7 +23,7 @@ const commonImports = (config: AppConfig) => [
 ];
 
 /** HTTP features (ROLE=api). PostgreSQL is only needed here: users and API keys. */
-const apiImports = [PrismaModule, AuthModule, IngestionModule, AnalyticsModule];
+const apiImports = [PrismaModule, AuthModule, IngestionModule, AnalyticsModule, DlqModule];
 
 /** Stream consumers (ROLE=worker). */
 const workerImports = [ProcessingModule];

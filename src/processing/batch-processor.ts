@@ -1,0 +1,264 @@
+import { Injectable } from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import { DlqDocument, dlqId, DlqReason, RAW_VALUE_LIMIT } from '../dlq/dlq-entry';
+import { DlqRepository } from '../dlq/dlq.repository';
+import { StoredEventDocument } from '../events/event.types';
+import { decodeStreamEntry, StreamEntryParseError } from '../events/stream-entry';
+import { MongoShards } from '../mongo/mongo-shards';
+import { ShardRouter } from '../mongo/shard-router';
+import { RollupWriter } from './rollup-writer';
+import { EventWriter } from './storage/event-writer';
+import { toStoredDocument } from './storage/event-document';
+import { describeError, isTransientError } from './storage/mongo-errors';
+import { backoffDelayMs, sleep } from './storage/retry-policy';
+import { ConsumerGroup, DeliveredEntry } from './stream/consumer-group';
+import { WorkerMetrics } from './worker-metrics';
+import { WorkerSettings } from './worker-settings';
+
+/** An entry that became a document, waiting in its shard's buffer. */
+export interface PreparedEvent {
+  kind: 'event';
+  shard: number;
+  entry: DeliveredEntry;
+  doc: StoredEventDocument;
+}
+
+/** An entry that can never be stored as it is. */
+export interface DeadLetter {
+  kind: 'dead';
+  entry: DeliveredEntry;
+  reason: DlqReason;
+  error: { message: string; code?: number };
+  eventId: string | null;
+  userId: string | null;
+}
+
+export type PreparedEntry = PreparedEvent | DeadLetter;
+
+export interface BatchOutcome {
+  stored: number;
+  duplicates: number;
+  dlq: number;
+  /** Left pending after a transient failure (retried later). */
+  deferred: number;
+}
+
+const EMPTY: BatchOutcome = { stored: 0, duplicates: 0, dlq: 0, deferred: 0 };
+
+type BatchLog = Pick<PinoLogger['logger'], 'debug' | 'info' | 'warn' | 'error'>;
+
+/**
+ * Turns entries into stored documents, dead letters and acknowledgements. Acks follow
+ * durability: an entry is acked only once its document is written (or was already there), or
+ * once it is in the DLQ. Transient failures leave entries pending and are counted, so that a
+ * shard outage never pushes good events over MAX_DELIVERIES into the DLQ.
+ */
+@Injectable()
+export class BatchProcessor {
+  private batchSeq = 0;
+
+  constructor(
+    private readonly settings: WorkerSettings,
+    private readonly router: ShardRouter,
+    private readonly shards: MongoShards,
+    private readonly writer: EventWriter,
+    private readonly rollups: RollupWriter,
+    private readonly dlq: DlqRepository,
+    private readonly group: ConsumerGroup,
+    private readonly metrics: WorkerMetrics,
+    private readonly pino: PinoLogger,
+  ) {}
+
+  /** Synchronous triage of one entry: which shard, or why it is dead. */
+  prepare(entry: DeliveredEntry): PreparedEntry {
+    const counted = entry.deliveries - entry.transientFailures;
+    if (counted > this.settings.maxDeliveries) {
+      const ids = peekIds(entry.fields);
+      return this.dead(entry, 'max-deliveries', {
+        message:
+          `delivered ${entry.deliveries} times (${entry.transientFailures} ended in a transient storage failure); ` +
+          `more than MAX_DELIVERIES=${this.settings.maxDeliveries} without an outcome`,
+      }, ids.eventId, ids.userId);
+    }
+    let decoded;
+    try {
+      decoded = decodeStreamEntry(entry.fields);
+    } catch (err) {
+      const message = err instanceof StreamEntryParseError ? err.message : `entry does not parse: ${describeError(err).message}`;
+      return this.dead(entry, 'unparseable', { message }, null, null);
+    }
+    const { eventId, userId } = decoded.event;
+    try {
+      // processedAt is set again when the batch is written.
+      const doc = toStoredDocument(decoded, new Date(0));
+      return { kind: 'event', shard: this.router.indexFor(doc.userId), entry, doc };
+    } catch (err) {
+      return this.dead(entry, 'invalid', { message: describeError(err).message }, eventId, userId);
+    }
+  }
+
+  /** Writes one shard's batch, feeds the rollups, acks, dead-letters the refused documents. */
+  async storeBatch(shardIndex: number, items: PreparedEvent[]): Promise<BatchOutcome> {
+    const log = this.batchLogger();
+    const started = performance.now();
+    const shard = this.shards.get(shardIndex);
+    const processedAt = new Date();
+    const docs = items.map((item) => {
+      item.doc.processedAt = processedAt;
+      return item.doc;
+    });
+    const result = await this.writer.write(shard, docs);
+
+    if (result.inserted.length > 0) await this.applyRollups(shardIndex, result.inserted.map((i) => docs[i]), log);
+
+    const done = [...result.inserted, ...result.duplicates].map((i) => items[i].entry);
+    const rejected: DeadLetter[] = result.rejected.map((r) => {
+      const { entry, doc } = items[r.index];
+      return this.dead(entry, 'rejected', { message: r.reason, ...(r.code !== undefined ? { code: r.code } : {}) }, doc.eventId, doc.userId);
+    });
+    const deferred = result.deferred.map((i) => items[i].entry);
+
+    const [, dlqOutcome] = await Promise.all([
+      this.ack(done, log),
+      this.deadLetter(rejected, log),
+      this.defer(deferred, result.deferReason, shard.name, log),
+    ]);
+
+    this.metrics.processed += result.inserted.length;
+    this.metrics.duplicates += result.duplicates.length;
+    const ms = performance.now() - started;
+    this.metrics.batches += 1;
+    this.metrics.batchLatency.observe(ms);
+    log.debug(
+      { shard: shard.name, size: items.length, inserted: result.inserted.length, duplicates: result.duplicates.length, rejected: rejected.length, deferred: deferred.length, ms: Math.round(ms) },
+      'batch written',
+    );
+    return {
+      stored: result.inserted.length,
+      duplicates: result.duplicates.length,
+      dlq: dlqOutcome.dlq,
+      deferred: deferred.length + dlqOutcome.deferred,
+    };
+  }
+
+  /** Records dead letters on shard 0, then acks them. If the DLQ write fails they stay pending. */
+  async deadLetter(items: DeadLetter[], log: BatchLog = this.batchLogger()): Promise<BatchOutcome> {
+    if (items.length === 0) return EMPTY;
+    const now = new Date();
+    const docs = items.map((d) => toDlqDocument(d, this.settings.consumer, now));
+    try {
+      await this.retrying(() => this.dlq.upsert(docs));
+    } catch (err) {
+      // Whatever the cause, never ack an entry that is not recorded anywhere.
+      await this.defer(items.map((d) => d.entry), `dead-letter write failed: ${describeError(err).message}`, 'mongo-shard-0', log);
+      return { ...EMPTY, deferred: items.length };
+    }
+    for (const d of items) {
+      log.warn({ entryId: d.entry.id, eventId: d.eventId, reason: d.reason, error: d.error.message }, 'entry dead-lettered');
+    }
+    this.metrics.dlq += items.length;
+    await this.ack(
+      items.map((d) => d.entry),
+      log,
+    );
+    return { ...EMPTY, dlq: items.length };
+  }
+
+  batchLogger(): BatchLog {
+    return this.pino.logger.child({ module: 'processing', batchId: `${this.settings.consumer}#${++this.batchSeq}` });
+  }
+
+  private dead(entry: DeliveredEntry, reason: DlqReason, error: DeadLetter['error'], eventId: unknown, userId: unknown): DeadLetter {
+    return {
+      kind: 'dead',
+      entry,
+      reason,
+      error,
+      eventId: typeof eventId === 'string' ? eventId : null,
+      userId: typeof userId === 'string' ? userId : null,
+    };
+  }
+
+  /**
+   * Rollups must see each new event once. They run before the ack; if they keep failing the raw
+   * events are still acked (they are durable, and a redelivery would only find duplicates that
+   * the rollups never count), and the failure is counted and logged.
+   */
+  private async applyRollups(shardIndex: number, inserted: StoredEventDocument[], log: BatchLog): Promise<void> {
+    try {
+      await this.retrying(() => this.rollups.apply(this.shards.get(shardIndex), inserted));
+    } catch (err) {
+      this.metrics.rollupFailures += inserted.length;
+      log.error({ err: describeError(err), events: inserted.length }, 'rollup update failed; raw events stored, rollups short');
+    }
+  }
+
+  private async ack(entries: DeliveredEntry[], log: BatchLog): Promise<void> {
+    if (entries.length === 0) return;
+    try {
+      await this.retrying(() => this.group.ack(entries), () => true);
+      this.metrics.acked += entries.length;
+    } catch (err) {
+      // Stored but not acked: they come back and are recognised as duplicates.
+      log.warn({ err: describeError(err), entries: entries.length }, 'ack failed; entries will be redelivered as duplicates');
+    }
+  }
+
+  private async defer(entries: DeliveredEntry[], reason: string | undefined, where: string, log: BatchLog): Promise<void> {
+    if (entries.length === 0) return;
+    this.metrics.failed += entries.length;
+    log.warn({ shard: where, entries: entries.length, reason }, 'transient storage failure; entries left pending for a later retry');
+    try {
+      await this.group.recordTransientFailure(entries);
+    } catch (err) {
+      log.warn({ err: describeError(err) }, 'could not record transient failures');
+    }
+  }
+
+  private async retrying<T>(op: () => Promise<T>, retryable: (err: unknown) => boolean = isTransientError): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await op();
+      } catch (err) {
+        if (attempt > this.settings.maxRetries || !retryable(err)) throw err;
+        this.metrics.retries += 1;
+        await sleep(backoffDelayMs(attempt, this.settings.retryBaseMs, this.settings.retryCapMs));
+      }
+    }
+  }
+}
+
+/** eventId/userId of an entry for the DLQ record, without trusting it to parse. */
+function peekIds(fields: string[]): { eventId: string | null; userId: string | null } {
+  try {
+    const { event } = decodeStreamEntry(fields);
+    return { eventId: event.eventId, userId: event.userId };
+  } catch {
+    return { eventId: null, userId: null };
+  }
+}
+
+export function toDlqDocument(d: DeadLetter, consumer: string, now: Date): DlqDocument {
+  let truncated = false;
+  const raw = d.entry.fields.map((v) => {
+    if (v.length <= RAW_VALUE_LIMIT) return v;
+    truncated = true;
+    return v.slice(0, RAW_VALUE_LIMIT);
+  });
+  return {
+    _id: dlqId(d.entry.partition, d.entry.id),
+    stream: d.entry.stream,
+    partition: d.entry.partition,
+    entryId: d.entry.id,
+    eventId: d.eventId,
+    userId: d.userId,
+    raw,
+    truncated,
+    reason: d.reason,
+    error: d.error,
+    attempts: d.entry.deliveries,
+    consumer,
+    firstSeenAt: now,
+    lastSeenAt: now,
+  };
+}

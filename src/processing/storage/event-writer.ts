@@ -1,0 +1,231 @@
+import { Injectable } from '@nestjs/common';
+import type { Collection } from 'mongodb';
+import { withTimeout } from '../../common/async/with-timeout';
+import { EVENTS_COLLECTION, StoredEventDocument } from '../../events/event.types';
+import type { Shard } from '../../mongo/mongo-shards';
+import { WorkerMetrics } from '../worker-metrics';
+import { WorkerSettings } from '../worker-settings';
+import { describeError, DUPLICATE_KEY, isBatchDocumentError, isTransientError } from './mongo-errors';
+import { backoffDelayMs, sleep } from './retry-policy';
+import { ShardBreaker } from './shard-breaker';
+
+export interface RejectedDocument {
+  index: number;
+  reason: string;
+  code?: number;
+}
+
+/** What happened to each document of one shard write (indexes into the documents passed in). */
+export interface ShardWriteResult {
+  /** Newly written by this call: the only ones the rollups may count. */
+  inserted: number[];
+  /** Already stored (an earlier delivery wrote them): success, but not counted again. */
+  duplicates: number[];
+  /** The database refused them: dead-letter. */
+  rejected: RejectedDocument[];
+  /** Transient failure after all retries (or shard paused): leave the entries pending. */
+  deferred: number[];
+  deferReason?: string;
+}
+
+class AttemptTimeoutError extends Error {
+  override readonly name = 'AttemptTimeoutError';
+}
+
+interface AttemptResult {
+  inserted: number[];
+  duplicateCandidates: number[];
+  rejected: RejectedDocument[];
+  /** Still to do after a transient failure. */
+  transient: number[];
+  /** True when the failure hid whether those documents were written (network error, timeout). */
+  outcomeUnknown: boolean;
+  error?: unknown;
+}
+
+interface WriteErrorLike {
+  index: number;
+  code?: number;
+  errmsg?: string;
+}
+
+/** Collection types of the native driver are generic over the schema; ours has string _ids. */
+type EventsCollection = Collection<StoredEventDocument>;
+
+/**
+ * Writes one shard's part of a batch: a single unordered `insertMany` (one round trip), with
+ * per-document outcomes, retries with backoff for transient failures, and a circuit breaker per
+ * shard. Never throws: every document ends in exactly one bucket of ShardWriteResult.
+ */
+@Injectable()
+export class EventWriter {
+  private readonly breakers = new Map<number, ShardBreaker>();
+
+  constructor(
+    private readonly settings: WorkerSettings,
+    private readonly metrics: WorkerMetrics,
+  ) {}
+
+  breaker(shard: Shard): ShardBreaker {
+    let b = this.breakers.get(shard.index);
+    if (!b) {
+      b = new ShardBreaker(Math.max(100, this.settings.retryBaseMs * 5), this.settings.retryCapMs);
+      this.breakers.set(shard.index, b);
+    }
+    return b;
+  }
+
+  async write(shard: Shard, docs: StoredEventDocument[]): Promise<ShardWriteResult> {
+    const result: ShardWriteResult = { inserted: [], duplicates: [], rejected: [], deferred: [] };
+    if (docs.length === 0) return result;
+    const all = docs.map((_, i) => i);
+    const db = shard.connection.db;
+    const breaker = this.breaker(shard);
+    const gate = breaker.enter();
+    if (gate === 'open' || !db) {
+      if (gate === 'probe') breaker.release();
+      result.deferred = all;
+      result.deferReason = !db ? `${shard.name} is not connected` : `${shard.name} is paused after repeated failures`;
+      return result;
+    }
+    const collection = db.collection<StoredEventDocument>(EVENTS_COLLECTION);
+
+    // A probe is a single attempt: the shard just failed, do not sit in retries on it.
+    const attempts = gate === 'probe' ? 1 : 1 + this.settings.maxRetries;
+    const duplicateCandidates: number[] = [];
+    const uncertain = new Set<number>();
+    let todo = all;
+    let lastError: unknown;
+    for (let attempt = 1; todo.length > 0; attempt++) {
+      const r = await this.attempt(collection, docs, todo);
+      result.inserted.push(...r.inserted);
+      result.rejected.push(...r.rejected);
+      duplicateCandidates.push(...r.duplicateCandidates);
+      if (r.outcomeUnknown) for (const i of r.transient) uncertain.add(i);
+      todo = r.transient;
+      lastError = r.error;
+      if (todo.length === 0 || attempt >= attempts) break;
+      this.metrics.retries += 1;
+      await sleep(backoffDelayMs(attempt, this.settings.retryBaseMs, this.settings.retryCapMs));
+    }
+    if (todo.length > 0) {
+      breaker.failure();
+      result.deferred.push(...todo);
+      result.deferReason = describeError(lastError).message;
+    } else {
+      breaker.success();
+    }
+    if (duplicateCandidates.length > 0) await this.resolveDuplicates(collection, docs, duplicateCandidates, uncertain, result);
+    return result;
+  }
+
+  /**
+   * 11000 means "a unique index already holds this key". For `_id` that is the redelivery case
+   * (success, not counted again) — but FerretDB's error does not say which index, and an operator
+   * could add another unique index. So look the ids up: a missing `_id` means the document was
+   * refused by another index (dead-letter). A found document whose processedAt is ours was
+   * written by an earlier attempt of this very call whose answer was lost: that one is "inserted".
+   */
+  private async resolveDuplicates(
+    collection: EventsCollection,
+    docs: StoredEventDocument[],
+    candidates: number[],
+    uncertain: Set<number>,
+    result: ShardWriteResult,
+  ): Promise<void> {
+    let found: Map<string, Date | undefined>;
+    try {
+      const rows = await withTimeout(
+        collection
+          .find({ _id: { $in: candidates.map((i) => docs[i]._id) } }, { projection: { _id: 1, processedAt: 1 } })
+          .toArray(),
+        this.settings.attemptTimeoutMs,
+        'duplicate lookup timed out',
+      );
+      found = new Map(rows.map((r) => [r._id, r.processedAt]));
+    } catch (err) {
+      // Cannot tell: keep them pending, the next delivery decides.
+      result.deferred.push(...candidates);
+      result.deferReason ??= describeError(err).message;
+      return;
+    }
+    for (const i of candidates) {
+      const doc = docs[i];
+      if (!found.has(doc._id)) {
+        result.rejected.push({ index: i, code: DUPLICATE_KEY, reason: 'duplicate key on a unique index other than _id' });
+      } else if (uncertain.has(i) && found.get(doc._id)?.getTime() === doc.processedAt.getTime()) {
+        result.inserted.push(i);
+      } else {
+        result.duplicates.push(i);
+      }
+    }
+  }
+
+  private async attempt(collection: EventsCollection, docs: StoredEventDocument[], indexes: number[]): Promise<AttemptResult> {
+    const r: AttemptResult = { inserted: [], duplicateCandidates: [], rejected: [], transient: [], outcomeUnknown: false };
+    try {
+      await withTimeout(
+        collection.insertMany(
+          indexes.map((i) => docs[i]),
+          { ordered: false },
+        ),
+        this.settings.attemptTimeoutMs,
+        'write attempt timed out',
+      ).catch((err: unknown) => {
+        throw err instanceof Error && err.message === 'write attempt timed out' ? new AttemptTimeoutError(err.message) : err;
+      });
+      r.inserted = indexes;
+      return r;
+    } catch (err) {
+      const writeErrors = bulkWriteErrors(err);
+      if (writeErrors) {
+        const failed = new Set<number>();
+        for (const we of writeErrors) {
+          const i = indexes[we.index];
+          if (i === undefined) continue;
+          failed.add(i);
+          if (we.code === DUPLICATE_KEY) r.duplicateCandidates.push(i);
+          else if (isTransientError(Object.assign(new Error(we.errmsg ?? ''), { code: we.code }))) r.transient.push(i);
+          else r.rejected.push({ index: i, code: we.code, reason: we.errmsg ?? `write error ${we.code}` });
+        }
+        r.inserted = indexes.filter((i) => !failed.has(i));
+        if (r.transient.length > 0) r.error = err;
+        return r;
+      }
+      if (isBatchDocumentError(err)) {
+        // Something in the batch cannot even be sent (or the server refused the command as a
+        // whole): write the documents one by one to find the culprit(s).
+        if (indexes.length === 1) {
+          const d = describeError(err);
+          r.rejected.push({ index: indexes[0], code: d.code, reason: d.message });
+          return r;
+        }
+        for (const i of indexes) {
+          const single = await this.attempt(collection, docs, [i]);
+          r.inserted.push(...single.inserted);
+          r.duplicateCandidates.push(...single.duplicateCandidates);
+          r.rejected.push(...single.rejected);
+          r.transient.push(...single.transient);
+          r.outcomeUnknown ||= single.outcomeUnknown;
+          r.error ??= single.error;
+        }
+        return r;
+      }
+      // Transient, or unknown and therefore treated as transient: nothing is known about what
+      // reached the shard.
+      r.transient = indexes;
+      r.outcomeUnknown = true;
+      r.error = err;
+      return r;
+    }
+  }
+}
+
+/** The per-document errors of a MongoBulkWriteError, or undefined for any other failure. */
+function bulkWriteErrors(err: unknown): WriteErrorLike[] | undefined {
+  if (!(err instanceof Error) || err.name !== 'MongoBulkWriteError') return undefined;
+  const raw = (err as unknown as { writeErrors?: unknown }).writeErrors;
+  const list = (Array.isArray(raw) ? raw : raw ? [raw] : []) as WriteErrorLike[];
+  // A bulk error without per-document errors is a write-concern or command failure.
+  return list.length > 0 ? list : undefined;
+}

@@ -1,0 +1,362 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { EVENTS_COLLECTION } from '../events/event.types';
+import { MongoShards, Shard } from '../mongo/mongo-shards';
+import { RedisConnections } from '../redis/redis-connections';
+import { DlqRepository } from '../dlq/dlq.repository';
+import { BatchOutcome, BatchProcessor, DeadLetter, PreparedEvent } from './batch-processor';
+import { describeError } from './storage/mongo-errors';
+import { backoffDelayMs, sleep } from './storage/retry-policy';
+import { ConsumerGroup, DeliveredEntry } from './stream/consumer-group';
+import { WorkerMetrics } from './worker-metrics';
+import { WorkerSettings } from './worker-settings';
+
+interface ShardBuffer {
+  items: PreparedEvent[];
+  timer?: NodeJS.Timeout;
+}
+
+/** Indexes every shard's events collection needs (analytics reads by time/type and per user). */
+export const EVENT_INDEXES = [
+  { key: { timestamp: 1, eventType: 1 }, name: 'timestamp_1_eventType_1' },
+  { key: { userId: 1, timestamp: -1 }, name: 'userId_1_timestamp_-1' },
+] as const;
+
+/**
+ * The stream consumer of ROLE=worker/all.
+ *
+ * Reading: one blocking XREADGROUP loop on a connection of its own. Entries are triaged at once
+ * and buffered per shard; a shard's buffer is written when it holds BATCH_SIZE events or its
+ * oldest event has waited BATCH_TIMEOUT_MS. So every insertMany carries a full batch for one
+ * shard (as the raw-insert baseline does) instead of a third of one.
+ *
+ * Pipelining: reading goes on while batches are being written, up to a bound on entries held
+ * (read and not yet acked) — otherwise each batch would wait for the previous round trip.
+ *
+ * Alongside: a reclaim loop (idle pending entries: our own given-up ones and crashed consumers'),
+ * and a hygiene loop (trim the stream below what every group still needs; drop dead consumers).
+ */
+@Injectable()
+export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('processing');
+  private reader?: Redis;
+  private readerClientId?: number;
+  private stopping = false;
+  private readLoopDone: Promise<void> = Promise.resolve();
+
+  private readonly shardBuffers = new Map<number, ShardBuffer>();
+  private deadBuffer: DeadLetter[] = [];
+  /** `stream␀id` of every entry read and not yet finished (buffered or being written). */
+  private readonly held = new Set<string>();
+  private readonly inflight = new Set<Promise<void>>();
+  private roomWaiters: Array<() => void> = [];
+
+  private readonly loopTimers = new Set<NodeJS.Timeout>();
+  private readonly loopRuns = new Set<Promise<void>>();
+
+  private sinceLog = { events: 0, stored: 0, duplicates: 0, dlq: 0, deferred: 0 };
+  private lastLogAt = Date.now();
+
+  constructor(
+    private readonly settings: WorkerSettings,
+    private readonly group: ConsumerGroup,
+    private readonly processor: BatchProcessor,
+    private readonly shards: MongoShards,
+    private readonly dlq: DlqRepository,
+    private readonly connections: RedisConnections,
+    private readonly metrics: WorkerMetrics,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.group.ensureGroups();
+    await this.ensureIndexes();
+    // Blocking reads must neither hit the 2 s command timeout nor fail while Redis reconnects.
+    this.reader = await this.connections.connect('stream-reader', {
+      commandTimeout: undefined,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+    });
+    this.reader.on('ready', () => void this.refreshReaderId());
+    await this.refreshReaderId();
+    this.logger.log(
+      { consumer: this.settings.consumer, group: this.settings.group, streams: this.group.streams.map((s) => s.stream), shards: this.shards.count },
+      'stream worker started',
+    );
+    this.readLoopDone = this.readLoop();
+    this.startLoop('reclaim', 0, this.settings.reclaimIntervalMs, () => this.reclaim());
+    this.startLoop('hygiene', this.settings.hygieneIntervalMs, this.settings.hygieneIntervalMs, () => this.hygiene());
+  }
+
+  /**
+   * Graceful stop (SIGTERM): stop reading, write and ack what is buffered, wait for in-flight
+   * batches — within shutdownBudgetMs. Whatever is still unacked after that stays pending in
+   * the stream and is reclaimed by another worker: nothing is lost, at worst redelivered.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.wake();
+    const deadline = Date.now() + this.settings.shutdownBudgetMs;
+    for (const t of this.loopTimers) clearTimeout(t);
+    this.loopTimers.clear();
+    await this.unblockReader();
+    await raceDeadline(this.readLoopDone, Math.min(deadline, Date.now() + this.settings.blockMs + 500));
+    this.flushAll();
+    await raceDeadline(Promise.all([...this.inflight, ...this.loopRuns]), deadline);
+    const left = this.held.size;
+    this.logger.log({ leftPending: left, ...this.metrics.snapshot(), batchLatencyMs: undefined }, 'stream worker stopped');
+  }
+
+  /** Whether this process holds an entry right now (the reclaimer must not take it back). */
+  private isHeld = (stream: string, id: string): boolean => this.held.has(`${stream}\u0000${id}`);
+
+  private async readLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      await this.waitForRoom();
+      if (this.stopping) break;
+      let entries: DeliveredEntry[];
+      try {
+        entries = await this.group.read(this.reader!);
+        failures = 0;
+      } catch (err) {
+        if (this.stopping) break;
+        failures += 1;
+        if (/NOGROUP/.test((err as Error).message)) {
+          // The stream or group was deleted (or Redis restarted empty): recreate and go on.
+          await this.group.ensureGroups().catch(() => undefined);
+        }
+        if (failures === 1 || failures % 20 === 0) this.logger.warn({ err: describeError(err), failures }, 'stream read failed; retrying');
+        await sleep(backoffDelayMs(failures, this.settings.retryBaseMs, this.settings.retryCapMs) + 50);
+        continue;
+      }
+      this.accept(entries);
+    }
+  }
+
+  /** Triage and buffer entries (from a read or a claim). */
+  private accept(entries: DeliveredEntry[]): void {
+    for (const entry of entries) {
+      const key = `${entry.stream}\u0000${entry.id}`;
+      if (this.held.has(key)) continue;
+      this.held.add(key);
+      const prepared = this.processor.prepare(entry);
+      if (prepared.kind === 'dead') {
+        this.deadBuffer.push(prepared);
+        continue;
+      }
+      let buf = this.shardBuffers.get(prepared.shard);
+      if (!buf) {
+        buf = { items: [] };
+        this.shardBuffers.set(prepared.shard, buf);
+      }
+      buf.items.push(prepared);
+      if (buf.items.length >= this.settings.batchSize) this.flushShard(prepared.shard, false);
+      else if (!buf.timer && !this.stopping) {
+        const shard = prepared.shard;
+        buf.timer = setTimeout(() => this.flushShard(shard, true), this.settings.batchTimeoutMs);
+      }
+    }
+    this.metrics.held = this.held.size;
+    if (this.deadBuffer.length > 0) {
+      const dead = this.deadBuffer;
+      this.deadBuffer = [];
+      this.track(dead.map((d) => d.entry), () => this.processor.deadLetter(dead));
+    }
+  }
+
+  private flushShard(shard: number, all: boolean): void {
+    const buf = this.shardBuffers.get(shard);
+    if (!buf) return;
+    if (buf.timer) clearTimeout(buf.timer);
+    buf.timer = undefined;
+    while (buf.items.length >= this.settings.batchSize || (all && buf.items.length > 0)) {
+      const batch = buf.items.splice(0, this.settings.batchSize);
+      this.track(batch.map((b) => b.entry), () => this.processor.storeBatch(shard, batch));
+    }
+    if (buf.items.length > 0 && !this.stopping) buf.timer = setTimeout(() => this.flushShard(shard, true), this.settings.batchTimeoutMs);
+  }
+
+  private flushAll(): void {
+    for (const shard of this.shardBuffers.keys()) this.flushShard(shard, true);
+    if (this.deadBuffer.length > 0) {
+      const dead = this.deadBuffer;
+      this.deadBuffer = [];
+      this.track(dead.map((d) => d.entry), () => this.processor.deadLetter(dead));
+    }
+  }
+
+  /** Runs a batch; when it settles its entries are released and the reader may read again. */
+  private track(entries: DeliveredEntry[], run: () => Promise<BatchOutcome>): void {
+    // eslint-disable-next-line prefer-const -- assigned before the first await inside settles
+    let p: Promise<void> | undefined;
+    p = (async () => {
+      try {
+        this.noteOutcome(entries.length, await run());
+      } catch (err) {
+        // The processor does not throw by design; if it does, the entries stay pending.
+        this.logger.error({ err: describeError(err), entries: entries.length }, 'batch failed unexpectedly; entries left pending');
+      } finally {
+        for (const e of entries) this.held.delete(`${e.stream}\u0000${e.id}`);
+        this.metrics.held = this.held.size;
+        if (p) this.inflight.delete(p);
+        this.wake();
+      }
+    })();
+    this.inflight.add(p);
+  }
+
+  private get heldLimit(): number {
+    return this.settings.batchSize * (this.shards.count * 2) + this.settings.readCount;
+  }
+
+  private async waitForRoom(): Promise<void> {
+    while (!this.stopping && this.held.size >= this.heldLimit) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Idle pending entries: page through every partition's PEL and take over what is due. */
+  private async reclaim(): Promise<void> {
+    for (const ps of this.group.streams) {
+      let start = '-';
+      while (!this.stopping) {
+        await this.waitForRoom();
+        if (this.stopping) return;
+        const page = await this.group.claimIdlePage(ps, start, this.isHeld);
+        if (page.entries.length > 0) {
+          this.metrics.reclaimed += page.entries.length;
+          const fromOthers = page.entries.filter((e) => e.deliveries > 1).length;
+          this.logger.debug({ stream: ps.stream, entries: page.entries.length, fromOthers }, 'reclaimed idle pending entries');
+          this.accept(page.entries);
+        }
+        if (!page.next) break;
+        start = page.next;
+      }
+    }
+  }
+
+  private async hygiene(): Promise<void> {
+    const trimmed = await this.group.trim();
+    this.metrics.trimmed += trimmed;
+    const expired = await this.group.expireConsumers();
+    if (expired > 0) this.logger.log({ consumers: expired }, 'removed idle consumers with nothing pending');
+  }
+
+  /** A periodic job: never overlapping itself, failures logged and retried next round. */
+  private startLoop(name: string, firstDelayMs: number, intervalMs: number, job: () => Promise<void>): void {
+    const schedule = (delay: number): void => {
+      if (this.stopping) return;
+      const timer = setTimeout(() => {
+        this.loopTimers.delete(timer);
+        const run = job()
+          .catch((err: unknown) => {
+            if (!this.stopping) this.logger.warn({ err: describeError(err), job: name }, 'worker background job failed');
+          })
+          .finally(() => {
+            this.loopRuns.delete(run);
+            schedule(intervalMs);
+          });
+        this.loopRuns.add(run);
+      }, delay);
+      this.loopTimers.add(timer);
+    };
+    schedule(firstDelayMs);
+  }
+
+  private noteOutcome(entries: number, o: BatchOutcome): void {
+    const s = this.sinceLog;
+    s.events += entries;
+    s.stored += o.stored;
+    s.duplicates += o.duplicates;
+    s.dlq += o.dlq;
+    s.deferred += o.deferred;
+    const now = Date.now();
+    const elapsed = now - this.lastLogAt;
+    // Every THROUGHPUT_LOG_EVENTS events (at most once a second) or every interval.
+    if ((s.events >= this.settings.throughputLogEvents && elapsed >= 1_000) || elapsed >= this.settings.throughputLogIntervalMs) {
+      this.logger.log(
+        { ...s, seconds: Math.round(elapsed / 100) / 10, eventsPerSecond: Math.round((s.events * 1000) / Math.max(1, elapsed)), held: this.held.size },
+        'worker throughput',
+      );
+      this.sinceLog = { events: 0, stored: 0, duplicates: 0, dlq: 0, deferred: 0 };
+      this.lastLogAt = now;
+    }
+  }
+
+  private async refreshReaderId(): Promise<void> {
+    try {
+      this.readerClientId = Number(await this.reader!.client('ID'));
+    } catch {
+      this.readerClientId = undefined;
+    }
+  }
+
+  /** Ends a blocked XREADGROUP at once (it returns as a timeout) instead of waiting out BLOCK. */
+  private async unblockReader(): Promise<void> {
+    if (this.readerClientId === undefined) return;
+    try {
+      await this.group.unblock(this.readerClientId);
+    } catch {
+      // The read returns by itself within BLOCK ms.
+    }
+  }
+
+  /**
+   * Indexes on every shard (and the DLQ's on shard 0). A shard that fails now is retried in the
+   * background: the worker must still serve the healthy shards.
+   */
+  private async ensureIndexes(): Promise<void> {
+    const jobs: Array<[string, () => Promise<void>]> = [
+      ...this.shards.all.map((shard): [string, () => Promise<void>] => [shard.name, () => this.ensureShardIndexes(shard)]),
+      ['events_dlq', () => this.dlq.ensureIndexes()],
+    ];
+    await Promise.all(
+      jobs.map(async ([target, job]) => {
+        try {
+          await job();
+        } catch (err) {
+          this.logger.warn({ err: describeError(err), target }, 'could not ensure indexes yet; retrying in the background');
+          void this.retryInBackground(target, job);
+        }
+      }),
+    );
+  }
+
+  private async retryInBackground(target: string, job: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; !this.stopping; attempt++) {
+      await sleep(1_000 + backoffDelayMs(attempt, 1_000, 30_000));
+      if (this.stopping) return;
+      try {
+        await job();
+        this.logger.log({ target }, 'indexes ensured');
+        return;
+      } catch {
+        // still unavailable; keep trying
+      }
+    }
+  }
+
+  private async ensureShardIndexes(shard: Shard): Promise<void> {
+    const db = shard.connection.db;
+    if (!db) throw new Error(`${shard.name} is not connected`);
+    await db.collection(EVENTS_COLLECTION).createIndexes(EVENT_INDEXES.map((i) => ({ key: { ...i.key }, name: i.name })));
+  }
+}
+
+async function raceDeadline(p: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    }),
+  ]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,282 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { RedisKeys } from '../../redis/redis-keys';
+import { REDIS_CLIENT } from '../../redis/redis.tokens';
+import { WorkerSettings } from '../worker-settings';
+import { compareStreamIds } from './stream-ids';
+
+/** One stream entry handed to this process, with what the worker needs to judge it. */
+export interface DeliveredEntry {
+  partition: number;
+  stream: string;
+  id: string;
+  /** Flat field/value list as XREADGROUP returns it. */
+  fields: string[];
+  /** Times the group delivered it to a consumer (1 for a first read; XPENDING's counter + 1 on a claim). */
+  deliveries: number;
+  /** Deliveries that ended in a transient storage failure: these do not count toward MAX_DELIVERIES. */
+  transientFailures: number;
+}
+
+export interface PartitionStream {
+  partition: number;
+  stream: string;
+}
+
+export interface ClaimPage {
+  entries: DeliveredEntry[];
+  /** Exclusive start of the next page, or null when the pending list has been walked. */
+  next: string | null;
+}
+
+type RawEntry = [string, string[] | null];
+
+/**
+ * Lowest entry id any consumer group of the stream may still need, and XTRIM MINID to it, in one
+ * atomic script (no group can move between the look and the trim). For each group:
+ *   - with pending entries: the oldest pending id (XPENDING summary);
+ *   - without: the id right after last-delivered-id (everything after it is undelivered).
+ * The minimum over all groups is the trim point; approximate trimming (`~`) only removes whole
+ * macro nodes, so it trims at most that much, never more. No group → no trim.
+ * Returns {minId, trimmedCount} or false.
+ */
+const TRIM_SCRIPT = `
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return false end
+local bestMs, bestSeq, bestId
+local function consider(ms, seq)
+  if bestMs == nil or ms < bestMs or (ms == bestMs and seq < bestSeq) then
+    bestMs, bestSeq = ms, seq
+    bestId = string.format('%d-%d', ms, seq)
+  end
+end
+for _, g in ipairs(groups) do
+  local info = {}
+  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+  if tonumber(info['pending']) > 0 then
+    local summary = redis.call('XPENDING', KEYS[1], info['name'])
+    local ms, seq = string.match(summary[2], '^(%d+)-(%d+)$')
+    consider(tonumber(ms), tonumber(seq))
+  else
+    local ms, seq = string.match(info['last-delivered-id'], '^(%d+)-(%d+)$')
+    consider(tonumber(ms), tonumber(seq) + 1)
+  end
+end
+local trimmed = redis.call('XTRIM', KEYS[1], 'MINID', '~', bestId)
+return {bestId, trimmed}
+`;
+
+/**
+ * Removes consumers of the group that hold nothing and have not been seen for ARGV[2] ms
+ * (crashed or retired processes), never ARGV[3] (ourselves). Atomic, so a consumer cannot gain
+ * pending entries between the check and the removal. Returns how many were removed.
+ */
+const EXPIRE_CONSUMERS_SCRIPT = `
+local consumers = redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+local removed = 0
+for _, c in ipairs(consumers) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if tonumber(info['pending']) == 0 and tonumber(info['idle']) > tonumber(ARGV[2]) and info['name'] ~= ARGV[3] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed = removed + 1
+  end
+end
+return removed
+`;
+
+/**
+ * The worker's Redis side: consumer groups, reads, acknowledgements, claims and hygiene on every
+ * partition stream. Non-blocking commands use the shared command connection; the blocking read
+ * gets a connection of its own from the caller.
+ */
+@Injectable()
+export class ConsumerGroup {
+  readonly streams: PartitionStream[];
+  private readonly partitionOf = new Map<string, number>();
+
+  constructor(
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly settings: WorkerSettings,
+  ) {
+    this.streams = keys.allStreams().map((stream, partition) => ({ partition, stream }));
+    for (const s of this.streams) this.partitionOf.set(s.stream, s.partition);
+  }
+
+  /**
+   * Creates the group on every partition stream (and the stream itself). A new group starts at
+   * `0`, not `$`: the API may have appended entries before any worker ever ran, and `$` would
+   * silently skip them. (Re-reading an old backlog is harmless: writes are idempotent.)
+   */
+  async ensureGroups(): Promise<void> {
+    for (const { stream } of this.streams) {
+      try {
+        await this.redis.xgroup('CREATE', stream, this.settings.group, '0', 'MKSTREAM');
+      } catch (err) {
+        if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+      }
+    }
+  }
+
+  /**
+   * One blocking XREADGROUP over all partition streams (`>`: entries never delivered to the
+   * group). A single command across several keys suits one Redis node; on Redis Cluster the
+   * partitions live in different slots and would need one reader per partition.
+   */
+  async read(reader: Redis): Promise<DeliveredEntry[]> {
+    const { group, consumer, readCount, blockMs } = this.settings;
+    const names = this.streams.map((s) => s.stream);
+    const reply = (await reader.call(
+      'XREADGROUP',
+      'GROUP',
+      group,
+      consumer,
+      'COUNT',
+      readCount,
+      'BLOCK',
+      blockMs,
+      'STREAMS',
+      ...names,
+      ...names.map(() => '>'),
+    )) as Array<[string, RawEntry[]]> | null;
+    if (!reply) return [];
+    const out: DeliveredEntry[] = [];
+    for (const [stream, entries] of reply) {
+      const partition = this.partitionOf.get(stream) ?? 0;
+      for (const [id, fields] of entries) {
+        out.push({ partition, stream, id, fields: fields ?? [], deliveries: 1, transientFailures: 0 });
+      }
+    }
+    return out;
+  }
+
+  /** Makes a blocked XREADGROUP of connection `clientId` return now (as a timeout). */
+  async unblock(clientId: number): Promise<void> {
+    await this.redis.client('UNBLOCK', clientId);
+  }
+
+  /** XACK (one command per stream) and forget their transient-failure counts. */
+  async ack(entries: DeliveredEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const [partition, group] of groupByPartition(entries)) {
+      const stream = this.keys.stream(partition);
+      pipeline.xack(stream, this.settings.group, ...group.map((e) => e.id));
+      const counted = group.filter((e) => e.transientFailures > 0).map((e) => e.id);
+      if (counted.length > 0) pipeline.hdel(this.keys.workerTransientFailures(partition), ...counted);
+    }
+    await execOrThrow(pipeline);
+  }
+
+  /** Remember that these deliveries failed for a transient reason (they stay pending). */
+  async recordTransientFailure(entries: DeliveredEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const e of entries) pipeline.hincrby(this.keys.workerTransientFailures(e.partition), e.id, 1);
+    await execOrThrow(pipeline);
+  }
+
+  /**
+   * One page of idle pending entries taken over by this consumer: our own entries left pending
+   * after a transient failure (idle ≥ ownRetryIdleMs and not held by this process right now),
+   * and other consumers' entries idle ≥ CLAIM_IDLE_MS (their worker crashed or hangs).
+   * XCLAIM re-checks the idle time atomically, so two workers never both take the same entry.
+   */
+  async claimIdlePage(
+    { partition, stream }: PartitionStream,
+    start: string,
+    isHeld: (stream: string, id: string) => boolean,
+  ): Promise<ClaimPage> {
+    const { group, consumer, claimIdleMs, ownRetryIdleMs, readCount } = this.settings;
+    const minIdle = Math.min(ownRetryIdleMs, claimIdleMs);
+    const rows = (await this.redis.call('XPENDING', stream, group, 'IDLE', minIdle, start, '+', readCount)) as Array<
+      [string, string, number, number]
+    >;
+    const next = rows.length < readCount ? null : `(${rows[rows.length - 1][0]}`;
+    const own: string[] = [];
+    const foreign: string[] = [];
+    const deliveredBefore = new Map<string, number>();
+    for (const [id, owner, idle, count] of rows) {
+      deliveredBefore.set(id, Number(count));
+      if (owner === consumer) {
+        if (!isHeld(stream, id)) own.push(id);
+      } else if (Number(idle) >= claimIdleMs) {
+        foreign.push(id);
+      }
+    }
+    const claimed: RawEntry[] = [];
+    if (own.length > 0) claimed.push(...((await this.redis.call('XCLAIM', stream, group, consumer, ownRetryIdleMs, ...own)) as RawEntry[]));
+    if (foreign.length > 0) claimed.push(...((await this.redis.call('XCLAIM', stream, group, consumer, claimIdleMs, ...foreign)) as RawEntry[]));
+    // Entries trimmed or deleted meanwhile come back as nil (or not at all) and leave the PEL.
+    const live = claimed.filter((e): e is [string, string[]] => Array.isArray(e) && Array.isArray(e[1]));
+    if (live.length === 0) return { entries: [], next };
+    const failures = (await this.redis.hmget(this.keys.workerTransientFailures(partition), ...live.map((e) => e[0]))).map((v) =>
+      v === null ? 0 : Number(v),
+    );
+    const entries = live.map(([id, fields], i) => ({
+      partition,
+      stream,
+      id,
+      fields,
+      deliveries: (deliveredBefore.get(id) ?? 0) + 1,
+      transientFailures: failures[i],
+    }));
+    return { entries, next };
+  }
+
+  /** Trims every partition stream below what any group still needs; returns entries removed. */
+  async trim(): Promise<number> {
+    let removed = 0;
+    for (const { partition, stream } of this.streams) {
+      const result = (await this.redis.eval(TRIM_SCRIPT, 1, stream)) as [string, number] | null;
+      if (!result) continue;
+      removed += Number(result[1]);
+      await this.forgetTransientBelow(partition, result[0]);
+    }
+    return removed;
+  }
+
+  /**
+   * Entries below the trim point are acknowledged by every group; transient-failure counts left
+   * for them (another consumer acked without knowing the count) are dropped.
+   */
+  private async forgetTransientBelow(partition: number, minId: string): Promise<void> {
+    const key = this.keys.workerTransientFailures(partition);
+    if ((await this.redis.hlen(key)) === 0) return;
+    let cursor = '0';
+    do {
+      const [nextCursor, flat] = await this.redis.hscan(key, cursor, 'COUNT', 500);
+      cursor = nextCursor;
+      const stale: string[] = [];
+      for (let i = 0; i < flat.length; i += 2) if (compareStreamIds(flat[i], minId) < 0) stale.push(flat[i]);
+      if (stale.length > 0) await this.redis.hdel(key, ...stale);
+    } while (cursor !== '0');
+  }
+
+  /** Removes long-gone consumers that hold no entries; returns how many. */
+  async expireConsumers(): Promise<number> {
+    let removed = 0;
+    for (const { stream } of this.streams) {
+      removed += Number(
+        await this.redis.eval(EXPIRE_CONSUMERS_SCRIPT, 1, stream, this.settings.group, this.settings.consumerExpiryMs, this.settings.consumer),
+      );
+    }
+    return removed;
+  }
+}
+
+function groupByPartition(entries: DeliveredEntry[]): Map<number, DeliveredEntry[]> {
+  const out = new Map<number, DeliveredEntry[]>();
+  for (const e of entries) {
+    const list = out.get(e.partition);
+    if (list) list.push(e);
+    else out.set(e.partition, [e]);
+  }
+  return out;
+}
+
+async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
+  const results = await pipeline.exec();
+  for (const [err] of results ?? []) if (err) throw err;
+}

@@ -1,0 +1,71 @@
+import { AppConfig } from '../config/app-config';
+import { replicaId } from '../logging/replica-id';
+
+const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+
+/**
+ * Everything the worker's behaviour depends on, derived once from AppConfig (and overridable in
+ * tests). Values not in the contract's configuration are derived here so they stay consistent.
+ */
+export class WorkerSettings {
+  /** Consumer group of every partition stream (CONSUMER_GROUP). */
+  group = 'event-processors';
+  /** This process's consumer name: hostname-pid (unique among replicas). */
+  consumer = replicaId();
+  batchSize = 100;
+  batchTimeoutMs = 500;
+  readCount = 50;
+  claimIdleMs = 60_000;
+  /** Retries after the first attempt of a transiently failing write. */
+  maxRetries = 3;
+  maxDeliveries = 5;
+
+  /** XREADGROUP BLOCK: short enough that a stopping reader returns quickly even without CLIENT UNBLOCK. */
+  blockMs = 1_000;
+  /**
+   * Batches being written at once. Reading continues while a flush is in flight (one batch in
+   * the database, the next one filling), otherwise each batch would wait for the previous
+   * round trip and throughput would halve.
+   */
+  maxInFlightBatches = 4;
+  /** Exponential backoff with full jitter: delay_n = random(0, min(cap, base·2^(n-1))). */
+  retryBaseMs = 100;
+  retryCapMs = 5_000;
+  /** One write attempt may not take longer (a hung shard must not hold a batch forever). */
+  attemptTimeoutMs = 10_000;
+  /** How often idle pending entries are looked for (own given-up ones and other consumers'). */
+  reclaimIntervalMs = 5_000;
+  /** Own entries left pending after a transient failure are retried once idle this long. */
+  ownRetryIdleMs = 5_000;
+  /** Stream trimming and consumer-list cleanup. */
+  hygieneIntervalMs = 2_000;
+  /** Consumers with nothing pending and idle this long are removed from the group. */
+  consumerExpiryMs = 3_600_000;
+  /** Part of the 10 s shutdown budget the worker may spend draining (the rest is HTTP and exit). */
+  shutdownBudgetMs = 7_500;
+  /** Throughput log: after this many events (but at most once a second) or this long. */
+  throughputLogEvents = 500;
+  throughputLogIntervalMs = 10_000;
+
+  static fromConfig(config: AppConfig): WorkerSettings {
+    const s = new WorkerSettings();
+    s.group = config.CONSUMER_GROUP;
+    s.batchSize = config.BATCH_SIZE;
+    s.batchTimeoutMs = config.BATCH_TIMEOUT_MS;
+    s.readCount = config.READ_COUNT;
+    s.claimIdleMs = config.CLAIM_IDLE_MS;
+    s.maxRetries = config.MAX_RETRIES;
+    s.maxDeliveries = config.MAX_DELIVERIES;
+    // Own given-up entries must be picked up again well before other consumers may claim them
+    // (CLAIM_IDLE_MS), so their delivery count only grows when a worker really disappears.
+    s.reclaimIntervalMs = clamp(Math.floor(config.CLAIM_IDLE_MS / 4), 50, 5_000);
+    s.ownRetryIdleMs = clamp(Math.floor(config.CLAIM_IDLE_MS / 4), 50, 5_000);
+    s.blockMs = clamp(config.BATCH_TIMEOUT_MS, 100, 1_000);
+    return s;
+  }
+
+  /** Entries read but not yet acknowledged that this process may hold (bounds memory). */
+  get maxHeldEntries(): number {
+    return this.batchSize * this.maxInFlightBatches + this.readCount;
+  }
+}
