@@ -1,0 +1,173 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import Redis from 'ioredis';
+import request from 'supertest';
+import { ApiKeysService } from '../../src/auth/api-keys/api-keys.service';
+import { UsersService } from '../../src/auth/users/users.service';
+import { stableBucket } from '../../src/common/hashing/stable-hash';
+import { decodeStreamEntry } from '../../src/events/stream-entry';
+import { BacklogMonitor } from '../../src/ingestion/backlog-monitor';
+import { startTestApp } from '../support/test-app';
+import { testEnv, uniqueSuffix } from '../support/test-env';
+
+/**
+ * Backpressure (429 BACKPRESSURE while the backlog is over MAX_STREAM_BACKLOG, recovery after the
+ * consumer catches up) and partitioned streams (STREAM_PARTITIONS > 1), real Redis DB 3.
+ */
+const REDIS_DB = 3;
+const run = uniqueSuffix();
+let seq = 0;
+const event = (over: Record<string, unknown> = {}) => ({
+  eventType: 'click',
+  userId: `user-${run}`,
+  sessionId: 's',
+  timestamp: new Date().toISOString(),
+  eventId: `bp-${run}-${++seq}`,
+  ...over,
+});
+
+async function startWithKey(overrides: Record<string, string>) {
+  const env = testEnv({ redisDb: REDIS_DB, overrides: { ROLE: 'api', ...overrides } });
+  const app = await startTestApp(env);
+  const user = await app.get(UsersService).create({ email: `bp-${uniqueSuffix()}@example.test`, password: 'correct horse battery', role: 'OPERATOR' });
+  const { key } = await app.get(ApiKeysService).create(user.id, { name: 'backpressure e2e' });
+  return { env, app, key };
+}
+
+beforeAll(async () => {
+  // DB 3 belongs to this file: counters (metrics:*) are not randomized, so start from zero.
+  const redis = new Redis(testEnv({ redisDb: REDIS_DB }).REDIS_URL);
+  await redis.flushdb();
+  redis.disconnect();
+});
+
+describe('ingestion backpressure (MAX_STREAM_BACKLOG=5)', () => {
+  let app: NestFastifyApplication;
+  let env: Record<string, string>;
+  let key: string;
+  let redis: Redis;
+  let monitor: BacklogMonitor;
+  const post = (path: string, body: unknown) => request(app.getHttpServer()).post(path).set('x-api-key', key).send(body as object);
+  /** Reads the backlog now instead of waiting for the next 250 ms sample. */
+  const resample = () => monitor.sample();
+
+  beforeAll(async () => {
+    ({ env, app, key } = await startWithKey({ MAX_STREAM_BACKLOG: '5' }));
+    redis = new Redis(env.REDIS_URL);
+    monitor = app.get(BacklogMonitor);
+  });
+  afterAll(async () => {
+    await app?.close();
+    redis?.disconnect();
+  });
+
+  const expect429 = async () => {
+    const ev = event();
+    for (const res of [await post('/api/v1/events', ev), await post('/api/v1/events/batch', { events: [ev] })]) {
+      expect(res.status).toBe(429);
+      expect(res.body).toEqual({ success: false, error: { code: 'BACKPRESSURE', message: expect.any(String) } });
+      expect(res.headers['retry-after']).toBe('1');
+    }
+    // Nothing of a refused request is kept, not even its dedup key.
+    expect(await redis.exists(`dedup:event:${ev.eventId}`)).toBe(0);
+  };
+
+  it('is off while the backlog is under the threshold; over it, single and batch get 429 BACKPRESSURE and nothing is stored', async () => {
+    const res = await post('/api/v1/events/batch', { events: Array.from({ length: 6 }, () => event()) });
+    expect(res.status).toBe(202);
+    expect(res.body.data.accepted).toBe(6);
+    // No consumer group yet: the stream length (6) is the backlog.
+    await resample();
+    expect(monitor.current()).toBe(6);
+    await expect429();
+    expect(await redis.xlen(env.STREAM_KEY)).toBe(6);
+  });
+
+  it('counts undelivered (lag) and delivered-but-unacked (pending) entries; recovers when the consumer acks', async () => {
+    await redis.xgroup('CREATE', env.STREAM_KEY, env.CONSUMER_GROUP, '0');
+    await resample();
+    expect(monitor.current()).toBe(6); // lag 6, pending 0
+    await expect429();
+
+    const read = (await redis.xreadgroup('GROUP', env.CONSUMER_GROUP, 'c1', 'COUNT', 100, 'STREAMS', env.STREAM_KEY, '>')) as [string, [string, string[]][]][];
+    const ids = read[0][1].map(([id]) => id);
+    expect(ids).toHaveLength(6);
+    await resample();
+    expect(monitor.current()).toBe(6); // lag 0, pending 6
+    await expect429();
+
+    await redis.xack(env.STREAM_KEY, env.CONSUMER_GROUP, ...ids.slice(0, 3));
+    await resample();
+    expect(monitor.current()).toBe(3);
+    const ok = await post('/api/v1/events', event());
+    expect(ok.status).toBe(202);
+    // The periodic sampler (not only our explicit resample) picks the new entry up.
+    const deadline = Date.now() + 10_000;
+    while (monitor.current() !== 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(monitor.current()).toBe(4);
+  });
+
+  it('never trims: every accepted entry is still in the stream', async () => {
+    expect(await redis.xlen(env.STREAM_KEY)).toBe(7);
+  });
+});
+
+describe('ingestion with STREAM_PARTITIONS=4', () => {
+  let app: NestFastifyApplication;
+  let env: Record<string, string>;
+  let key: string;
+  let redis: Redis;
+  const post = (path: string, body: unknown) => request(app.getHttpServer()).post(path).set('x-api-key', key).send(body as object);
+
+  beforeAll(async () => {
+    ({ env, app, key } = await startWithKey({ STREAM_PARTITIONS: '4', MAX_STREAM_BACKLOG: '41' }));
+    redis = new Redis(env.REDIS_URL);
+  });
+  afterAll(async () => {
+    await app?.close();
+    redis?.disconnect();
+  });
+
+  it('routes each event to the stream of hash(userId), with hash-tagged dedup keys and per-partition counters', async () => {
+    const events = Array.from({ length: 40 }, (_, i) => event({ userId: `pu-${run}-${i}` }));
+    const res = await post('/api/v1/events/batch', { events });
+    expect(res.status).toBe(202);
+    expect(res.body.data.accepted).toBe(40);
+
+    const seen = new Map<string, number>();
+    let used = 0;
+    for (let p = 0; p < 4; p++) {
+      const entries = await redis.xrange(`${env.STREAM_KEY}:{${p}}`, '-', '+');
+      if (entries.length > 0) used++;
+      for (const [, fields] of entries) seen.set(decodeStreamEntry(fields).event.userId, p);
+    }
+    expect(await redis.exists(env.STREAM_KEY)).toBe(0); // no unpartitioned stream
+    expect(used).toBeGreaterThan(1);
+    for (const e of events) {
+      const p = stableBucket(e.userId, 4);
+      expect(seen.get(e.userId)).toBe(p);
+      expect(await redis.exists(`dedup:event:{${p}}:${e.eventId}`)).toBe(1);
+    }
+    let ingested = 0;
+    for (let p = 0; p < 4; p++) ingested += Number((await redis.get(`metrics:{${p}}:ingested`)) ?? 0);
+    expect(ingested).toBe(40);
+
+    const stats = await request(app.getHttpServer()).get('/api/v1/events/stats').set('x-api-key', key);
+    expect(stats.body.data).toEqual(expect.objectContaining({ totalIngested: 40, streamLength: 40, partitions: 4 }));
+  });
+
+  it('catches a repeated eventId within its partition (single and batch)', async () => {
+    const ev = event({ userId: `pu-${run}-dup` });
+    expect((await post('/api/v1/events', ev)).status).toBe(202);
+    expect((await post('/api/v1/events', ev)).status).toBe(200);
+    const batch = await post('/api/v1/events/batch', { events: [ev, event({ userId: `pu-${run}-other` })] });
+    expect(batch.body.data.results.map((r: { status: string }) => r.status)).toEqual(['duplicate', 'accepted']);
+  });
+
+  it('sums the backlog over all partitions (42 > 41 → 429)', async () => {
+    await app.get(BacklogMonitor).sample();
+    expect(app.get(BacklogMonitor).current()).toBe(42);
+    const res = await post('/api/v1/events', event());
+    expect(res.status).toBe(429);
+    expect(res.body.error.code).toBe('BACKPRESSURE');
+  });
+});
