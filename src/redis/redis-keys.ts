@@ -49,35 +49,44 @@ export class RedisKeys {
     return `metrics:${this.tag(partition)}rate:${epochSecond}`;
   }
 
-  // --- auth (not partitioned; each command touches one key) ---
+  // --- analytics (rollups written by the worker, read by the API) ---
+  // One hash tag for every rollup key: the rollup script and multi-key reads (PFCOUNT over many
+  // buckets, ZUNIONSTORE) touch many of them at once, which Redis Cluster allows only in one slot.
+  // `g` is the granularity (m/h/d), `bucket` the bucket start in epoch seconds.
 
-  /** Cached validation result of an API key, by the SHA-256 hex of the key (never the key). */
-  authApiKey(keyHash: string): string {
-    return `auth:apikey:${keyHash}`;
+  /** Hash eventType → count, of one shard's events in a bucket. */
+  analyticsCounts(shard: number, g: string, bucket: number): string {
+    return `analytics:{rollup}:c:${shard}:${g}:${bucket}`;
   }
 
-  /** Cached role/status of a user (JWT checks). */
-  authUser(userId: string): string {
-    return `auth:user:${userId}`;
+  /** Sorted set userId → event count, of one shard's events in a bucket. */
+  analyticsUserCounts(shard: number, g: string, bucket: number): string {
+    return `analytics:{rollup}:u:${shard}:${g}:${bucket}`;
   }
 
-  /** Pub/sub channel telling every API process to drop in-process auth cache entries. */
-  authInvalidationChannel(): string {
-    return 'auth:invalidate';
+  /** Hash userId → "type=count@lastEventMs,…", of one shard's events in a bucket. */
+  analyticsUserDetails(shard: number, g: string, bucket: number): string {
+    return `analytics:{rollup}:ud:${shard}:${g}:${bucket}`;
   }
 
-  /** Fixed-window request counter of the auth rate limit, per client IP (`tracker`). */
-  authRateLimit(tracker: string): string {
-    return `ratelimit:auth:${tracker}`;
+  /** HyperLogLog of the userIds (or sessionIds) in a bucket, all shards, optionally one eventType. */
+  analyticsUniques(kind: 'users' | 'sessions', g: string, bucket: number, eventType?: string): string {
+    const base = `analytics:{rollup}:${kind === 'users' ? 'hu' : 'hs'}:${g}:${bucket}`;
+    return eventType === undefined ? base : `${base}:t:${eventType}`;
   }
 
-  // --- processing (worker) ---
+  /** Marker of one applied rollup batch (makes a retried apply a no-op). */
+  analyticsApplied(batchHash: string): string {
+    return `analytics:{rollup}:applied:${batchHash}`;
+  }
 
-  /**
-   * Hash: stream entry id → how many of its deliveries ended in a transient storage failure
-   * (shard down). Those do not count toward MAX_DELIVERIES. Same hash tag as the partition's stream.
-   */
-  workerTransientFailures(partition: number): string {
-    return `${this.stream(partition)}:transient-failures`;
+  /** Scratch key of a read script (created and deleted inside one script run). */
+  analyticsScratch(id: string): string {
+    return `analytics:{rollup}:tmp:${id}`;
+  }
+
+  /** Cached answer of a normalized analytics query (hash of the query). */
+  analyticsCache(queryHash: string): string {
+    return `analytics:cache:${queryHash}`;
   }
 }

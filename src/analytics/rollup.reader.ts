@@ -1,0 +1,194 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import Redis, { ReplyError } from 'ioredis';
+import { RedisScript } from '../auth/redis-script';
+import { DependencyUnavailableError } from '../common/http/api-error';
+import { MongoShards } from '../mongo/mongo-shards';
+import { RedisKeys } from '../redis/redis-keys';
+import { REDIS_CLIENT } from '../redis/redis.tokens';
+import { decodeUserActivity } from './rollups/rollup-batch';
+import { Granularity } from './rollups/rollup-granularity';
+import { Piece } from './time-window';
+
+export interface TopUser {
+  userId: string;
+  eventCount: number;
+  lastEventAt: string | null;
+  eventTypes: string[];
+}
+
+/** Count desc, then userId asc: the one deterministic order of topUsers. */
+export const byCountThenUser = (a: { userId: string; eventCount: number }, b: { userId: string; eventCount: number }): number =>
+  b.eventCount - a.eventCount || (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
+
+/**
+ * Top k of a union of sorted sets, in one round trip: ZUNIONSTORE into a scratch key, then every
+ * member scoring above the k-th score plus the members tied with it in lexicographic order (so the
+ * caller can break ties by userId ascending), then the scratch key is deleted.
+ */
+const TOP_K_SCRIPT = `
+local k = tonumber(ARGV[1])
+redis.call('ZUNIONSTORE', KEYS[1], #KEYS - 1, unpack(KEYS, 2))
+local kth = redis.call('ZREVRANGE', KEYS[1], k - 1, k - 1, 'WITHSCORES')
+local out
+if #kth == 0 then
+  out = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+else
+  local s = kth[2]
+  out = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. s, '+inf', 'WITHSCORES')
+  local tied = redis.call('ZRANGEBYSCORE', KEYS[1], s, s, 'WITHSCORES', 'LIMIT', 0, k - #out / 2)
+  for _, v in ipairs(tied) do out[#out + 1] = v end
+end
+redis.call('DEL', KEYS[1])
+return out
+`;
+
+/** ZUNIONSTORE keys per script call: bounded so unpack() stays far below Lua's stack limit. */
+const MAX_UNION_KEYS = 4_000;
+
+/**
+ * Reads the Redis rollups. Per-shard data (counts, users) is read shard by shard in parallel
+ * (scatter) and merged here (gather): sums, and an exact top-k because a user lives on one shard
+ * only. Any Redis failure is a 503, never a partial answer.
+ */
+@Injectable()
+export class RollupReader {
+  private readonly topK = new RedisScript(TOP_K_SCRIPT);
+
+  constructor(
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly shards: MongoShards,
+  ) {}
+
+  /** Per bucket (same order as `buckets`) the event count, and totals by eventType. */
+  async counts(g: Granularity, buckets: number[], eventType?: string): Promise<{ perBucket: number[]; byType: Map<string, number> }> {
+    const perBucket = new Array<number>(buckets.length).fill(0);
+    const byType = new Map<string, number>();
+    await this.guard(
+      Promise.all(
+        this.shards.all.map(async (shard) => {
+          const p = this.redis.pipeline();
+          for (const b of buckets) {
+            const key = this.keys.analyticsCounts(shard.index, g, b);
+            if (eventType === undefined) p.hgetall(key);
+            else p.hget(key, eventType);
+          }
+          const results = unwrap(await p.exec());
+          results.forEach((r, i) => {
+            if (eventType === undefined) {
+              for (const [type, v] of Object.entries((r ?? {}) as Record<string, string>)) {
+                const n = Number(v);
+                perBucket[i] += n;
+                byType.set(type, (byType.get(type) ?? 0) + n);
+              }
+            } else if (r !== null) {
+              const n = Number(r);
+              perBucket[i] += n;
+              byType.set(eventType, (byType.get(eventType) ?? 0) + n);
+            }
+          });
+        }),
+      ),
+    );
+    return { perBucket, byType };
+  }
+
+  /** HyperLogLog estimates of distinct users and sessions over the pieces (all shards). */
+  async uniques(pieces: Piece[], eventType?: string): Promise<{ users: number; sessions: number }> {
+    if (pieces.length === 0) return { users: 0, sessions: 0 };
+    const userKeys = pieces.map((p) => this.keys.analyticsUniques('users', p.g, p.bucket, eventType));
+    const sessionKeys = pieces.map((p) => this.keys.analyticsUniques('sessions', p.g, p.bucket, eventType));
+    const [users, sessions] = await this.guard(Promise.all([this.redis.pfcount(...userKeys), this.redis.pfcount(...sessionKeys)]));
+    return { users, sessions };
+  }
+
+  /** The k most active users over the pieces, with their activity details. */
+  async topUsers(pieces: Piece[], k: number, eventType?: string): Promise<TopUser[]> {
+    if (pieces.length === 0 || k <= 0) return [];
+    const perShard = await this.guard(
+      Promise.all(
+        this.shards.all.map((shard) =>
+          eventType === undefined ? this.shardTopK(shard.index, pieces, k) : this.shardTopKOfType(shard.index, pieces, k, eventType),
+        ),
+      ),
+    );
+    const candidates = perShard.flatMap((list, shard) => list.map((c) => ({ ...c, shard })));
+    const top = candidates.sort(byCountThenUser).slice(0, k);
+    const details = await this.guard(
+      Promise.all(this.shards.all.map((shard) => this.activity(shard.index, pieces, top.filter((t) => t.shard === shard.index).map((t) => t.userId)))),
+    );
+    const merged = new Map(details.flatMap((m) => [...m]));
+    return top.map(({ userId, eventCount }) => {
+      const types = merged.get(userId) ?? new Map<string, { count: number; lastMs: number }>();
+      const relevant = [...types].filter(([type, v]) => v.count > 0 && (eventType === undefined || type === eventType));
+      const lastMs = relevant.reduce((m, [, v]) => Math.max(m, v.lastMs), -Infinity);
+      return {
+        userId,
+        eventCount,
+        lastEventAt: Number.isFinite(lastMs) ? new Date(lastMs).toISOString() : null,
+        eventTypes: relevant.map(([type]) => type).sort(),
+      };
+    });
+  }
+
+  private async shardTopK(shard: number, pieces: Piece[], k: number): Promise<Array<{ userId: string; eventCount: number }>> {
+    const keys = pieces.map((p) => this.keys.analyticsUserCounts(shard, p.g, p.bucket));
+    if (keys.length > MAX_UNION_KEYS) throw new RangeError(`too many buckets for one union: ${keys.length}`);
+    const scratch = this.keys.analyticsScratch(randomBytes(8).toString('hex'));
+    const flat = (await this.topK.run(this.redis, [scratch, ...keys], [k])) as string[];
+    const out: Array<{ userId: string; eventCount: number }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ userId: flat[i], eventCount: Number(flat[i + 1]) });
+    return out.sort(byCountThenUser).slice(0, k);
+  }
+
+  /** With an eventType filter the per-type counts come from the activity hashes (cost ∝ active users). */
+  private async shardTopKOfType(shard: number, pieces: Piece[], k: number, eventType: string): Promise<Array<{ userId: string; eventCount: number }>> {
+    const p = this.redis.pipeline();
+    for (const piece of pieces) p.hgetall(this.keys.analyticsUserDetails(shard, piece.g, piece.bucket));
+    const counts = new Map<string, number>();
+    for (const h of unwrap(await p.exec()) as Array<Record<string, string>>) {
+      for (const [userId, value] of Object.entries(h ?? {})) {
+        const n = decodeUserActivity(value).get(eventType)?.count ?? 0;
+        if (n > 0) counts.set(userId, (counts.get(userId) ?? 0) + n);
+      }
+    }
+    return [...counts].map(([userId, eventCount]) => ({ userId, eventCount })).sort(byCountThenUser).slice(0, k);
+  }
+
+  /** Per-type activity of some users of one shard, merged over the pieces. */
+  private async activity(shard: number, pieces: Piece[], userIds: string[]): Promise<Map<string, Map<string, { count: number; lastMs: number }>>> {
+    const out = new Map<string, Map<string, { count: number; lastMs: number }>>();
+    if (userIds.length === 0) return out;
+    const p = this.redis.pipeline();
+    for (const piece of pieces) p.hmget(this.keys.analyticsUserDetails(shard, piece.g, piece.bucket), ...userIds);
+    for (const values of unwrap(await p.exec()) as Array<Array<string | null>>) {
+      values.forEach((v, i) => {
+        if (v === null) return;
+        let m = out.get(userIds[i]);
+        if (!m) out.set(userIds[i], (m = new Map()));
+        decodeUserActivity(v, m);
+      });
+    }
+    return out;
+  }
+
+  /** Redis errors other than a script/command error (a bug) mean Redis cannot serve: 503. */
+  private async guard<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      if (err instanceof ReplyError || err instanceof RangeError) throw err;
+      throw new DependencyUnavailableError('Redis', err);
+    }
+  }
+}
+
+/** Results of a pipeline, throwing the first command error. */
+function unwrap(results: Array<[Error | null, unknown]> | null): unknown[] {
+  if (!results) throw new Error('pipeline was discarded');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
