@@ -49,6 +49,38 @@ export class RedisKeys {
     return `metrics:${this.tag(partition)}rate:${epochSecond}`;
   }
 
+  // --- auth (not partitioned; each command touches one key) ---
+
+  /** Cached validation result of an API key, by the SHA-256 hex of the key (never the key). */
+  authApiKey(keyHash: string): string {
+    return `auth:apikey:${keyHash}`;
+  }
+
+  /** Cached role/status of a user (JWT checks). */
+  authUser(userId: string): string {
+    return `auth:user:${userId}`;
+  }
+
+  /** Pub/sub channel telling every API process to drop in-process auth cache entries. */
+  authInvalidationChannel(): string {
+    return 'auth:invalidate';
+  }
+
+  /** Fixed-window request counter of the auth rate limit, per client IP (`tracker`). */
+  authRateLimit(tracker: string): string {
+    return `ratelimit:auth:${tracker}`;
+  }
+
+  // --- processing (worker) ---
+
+  /**
+   * Hash: stream entry id → how many of its deliveries ended in a transient storage failure
+   * (shard down). Those do not count toward MAX_DELIVERIES. Same hash tag as the partition's stream.
+   */
+  workerTransientFailures(partition: number): string {
+    return `${this.stream(partition)}:transient-failures`;
+  }
+
   // --- analytics (rollups written by the worker, read by the API) ---
   // One hash tag for every rollup key: the rollup script and multi-key reads (PFCOUNT over many
   // buckets, ZUNIONSTORE) touch many of them at once, which Redis Cluster allows only in one slot.
