@@ -1,4 +1,5 @@
-import { decodeStreamEntry } from '../events/stream-entry';
+import { decodeStreamEntry, encodeStreamEntry } from '../events/stream-entry';
+import { streamEntryTemplate } from './event-appender';
 import { EventValidator, nestedDeeperThan, PreparedEvent, RejectedEvent, timestampProblem } from './event-validator';
 import { MAX_EVENT_BYTES } from './schemas/event.schema';
 
@@ -16,7 +17,11 @@ describe('EventValidator', () => {
     expect(p.clientEventId).toBe(true);
     expect(p.event).toEqual({ ...base(), eventId: 'id-1', metadata: { a: { b: 1 } }, payload: { 'x.y': 1, $z: 2 }, priority: 1 });
     expect(Object.keys(p.event)).toEqual(['eventId', 'eventType', 'userId', 'sessionId', 'timestamp', 'metadata', 'payload', 'priority']);
-    expect(decodeStreamEntry(p.fields)).toEqual({ event: p.event, apiKeyId: 'key-1', receivedAt: NOW });
+    // What the script appends (the request's entry with this event's JSON in the slot) is encodeStreamEntry's output.
+    const { fields, slot } = streamEntryTemplate(ctx);
+    fields[slot - 1] = p.json;
+    expect(fields).toEqual(encodeStreamEntry({ event: p.event, ...ctx }));
+    expect(decodeStreamEntry(fields)).toEqual({ event: JSON.parse(JSON.stringify(p.event)), apiKeyId: 'key-1', receivedAt: NOW });
   });
 
   it('generates a UUIDv7 when eventId is absent and marks it as server-generated', () => {
@@ -74,7 +79,7 @@ describe('EventValidator', () => {
     const p = v.prepare(raw, ctx) as PreparedEvent;
     expect(p.ok).toBe(true);
     expect(Object.prototype.hasOwnProperty.call(p.event, '__proto__')).toBe(false); // unknown top-level field dropped
-    expect(JSON.parse(p.fields[1]).metadata).toEqual(raw.metadata);
+    expect(JSON.parse(p.json).metadata).toEqual(raw.metadata);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });

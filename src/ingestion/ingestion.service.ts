@@ -46,7 +46,7 @@ export class IngestionService {
       this.appender.recordRejected(1);
       throw ApiError.validation('Event validation failed', prepared.details);
     }
-    const { statuses, failure } = await this.appender.append([prepared], 0, ctx.receivedAt);
+    const { statuses, failure } = await this.appender.append([prepared], 0, ctx);
     if (failure) throw unavailable();
     const duplicate = statuses[0] === 'duplicate';
     return { eventId: prepared.event.eventId, accepted: !duplicate, duplicate };
@@ -83,7 +83,7 @@ export class IngestionService {
 
     let statuses: AppendStatus[] = [];
     if (valid.length > 0) {
-      const appended = await this.appender.append(valid, rejectedByValidation, ctx.receivedAt);
+      const appended = await this.appender.append(valid, rejectedByValidation, ctx);
       // Nothing accepted at all → 503 as the contract says; a partial failure (several partitions,
       // one of them unreachable) is reported per item so the client retries exactly those.
       if (appended.failure && appended.statuses.every((s) => s === 'failed')) throw unavailable();

@@ -138,7 +138,7 @@ describe('ingestion when Redis goes away (private redis-server)', () => {
       return p as PreparedEvent;
     };
     // Let the backlog sampler see the restarted server (it also keeps the Redis clock offset).
-    await waitFor(async () => (await appender.append([prepare(event())], 0, Date.now())).failure === undefined, 20_000, 200);
+    await waitFor(async () => (await appender.append([prepare(event())], 0, { apiKeyId: null, receivedAt: Date.now() })).failure === undefined, 20_000, 200);
     const before = await inspect.xlen(env.STREAM_KEY);
     const expiredBefore = expiredCount(await inspect.info('errorstats'));
 
@@ -147,7 +147,7 @@ describe('ingestion when Redis goes away (private redis-server)', () => {
     let result;
     try {
       // The script is sent while Redis is stopped; ioredis gives up after its 2 s command timeout.
-      result = await appender.append([prepare(ev)], 0, Date.now());
+      result = await appender.append([prepare(ev)], 0, { apiKeyId: null, receivedAt: Date.now() });
     } finally {
       server.resume();
     }
@@ -159,7 +159,7 @@ describe('ingestion when Redis goes away (private redis-server)', () => {
     expect(await inspect.exists(`dedup:event:${ev.eventId}`)).toBe(0);
     expect(await inspect.xlen(env.STREAM_KEY)).toBe(before);
 
-    const retry = await appender.append([prepare(ev)], 0, Date.now());
+    const retry = await appender.append([prepare(ev)], 0, { apiKeyId: null, receivedAt: Date.now() });
     expect(retry).toEqual({ statuses: ['accepted'] });
     expect(await inspect.xlen(env.STREAM_KEY)).toBe(before + 1);
   });

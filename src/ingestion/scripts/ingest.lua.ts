@@ -4,8 +4,10 @@
  *   KEYS[1] stream   KEYS[2] ingested counter   KEYS[3] duplicates counter   KEYS[4] rejected counter
  *   KEYS[5] rate bucket of the current second    KEYS[6..] dedup keys (client-sent eventIds only)
  *   ARGV[1] dedup TTL (s)   ARGV[2] deadline, Redis time in ms (0 = none)   ARGV[3] rejected count to add
- *   ARGV[4] rate bucket TTL (s)   ARGV[5] event count n   ARGV[6] stream fields per event f
- *   then per event: index of its dedup key in KEYS (0 = server-generated id, no dedup), f field values
+ *   ARGV[4] rate bucket TTL (s)   ARGV[5] event count n   ARGV[6] stream entry field/value count f
+ *   ARGV[7] position of the event JSON in the entry   ARGV[8 .. 7+f] the entry of this request
+ *     (encodeStreamEntry: API key id and receive time are the same for all its events)
+ *   then per event: index of its dedup key in KEYS (0 = server-generated id, no dedup), its JSON
  *
  * Returns one character per event: 'a' accepted (appended), 'd' duplicate.
  *
@@ -23,7 +25,8 @@
 export const INGEST_LUA = `
 local n = tonumber(ARGV[5])
 local f = tonumber(ARGV[6])
-if not n or not f or #ARGV ~= 6 + n * (f + 1) then
+local slot = tonumber(ARGV[7])
+if not n or not f or not slot or slot < 1 or slot > f or #ARGV ~= 7 + f + 2 * n then
   return redis.error_reply('EVP_BADARGS argument count does not match the event count')
 end
 local deadline = tonumber(ARGV[2])
@@ -38,12 +41,15 @@ local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind ~= 'stream' and kind ~= 'none' then
   return redis.error_reply('EVP_WRONGTYPE the stream key holds a ' .. kind)
 end
+local first = 8 + f
 for i = 1, n do
-  local k = tonumber(ARGV[7 + (i - 1) * (f + 1)])
+  local k = tonumber(ARGV[first + (i - 1) * 2])
   if not k or (k ~= 0 and (k < 6 or k > #KEYS)) then
     return redis.error_reply('EVP_BADARGS bad dedup key index')
   end
 end
+local entry = {}
+for j = 1, f do entry[j] = ARGV[7 + j] end
 
 local ttl = ARGV[1]
 local status = {}
@@ -52,7 +58,7 @@ local created = {}
 local accepted, duplicates = 0, 0
 local failure = nil
 for i = 1, n do
-  local base = 7 + (i - 1) * (f + 1)
+  local base = first + (i - 1) * 2
   local k = tonumber(ARGV[base])
   local fresh = true
   if k > 0 then
@@ -61,7 +67,8 @@ for i = 1, n do
     if r then created[#created + 1] = KEYS[k] else fresh = false end
   end
   if fresh then
-    local id = redis.pcall('XADD', KEYS[1], '*', unpack(ARGV, base + 1, base + f))
+    entry[slot] = ARGV[base + 1]
+    local id = redis.pcall('XADD', KEYS[1], '*', unpack(entry))
     if type(id) == 'table' and id['err'] then failure = id['err'] break end
     added[#added + 1] = id
     accepted = accepted + 1
