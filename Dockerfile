@@ -15,10 +15,16 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # the Nest CLI, TypeScript and the Prisma CLI).
 # ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
+# openssl lets Prisma's install step detect the platform instead of guessing.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openssl \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_FUND=false \
-    NPM_CONFIG_AUDIT=false
+    NPM_CONFIG_AUDIT=false \
+    CHECKPOINT_DISABLE=1 \
+    PRISMA_HIDE_UPDATE_MESSAGE=1
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci

@@ -11,7 +11,9 @@
 #   DATABASE_URL       postgresql://postgres@127.0.0.1:5432/event_processor
 #   MONGO_SHARD_URIS   mongodb://127.0.0.1:27017/event_processor,...:27018...,...:27019...
 #   FERRETDB_BACKEND   postgresql | sqlite (default below; see deploy/local/README.md for the measurement)
+#   FERRETDB_LOG_LEVEL debug | info | warn | error (default warn: failed commands are logged, connections not)
 #   SERVICES_WAIT_TIMEOUT  seconds to wait for a started service to answer (default 30)
+#   SERVICES_PG_CLUSTER    Debian cluster to start when PostgreSQL does not answer (default main)
 #
 # A shard address where something MongoDB-wire already answers (mongod, mongos, FerretDB) is reused
 # as is. Otherwise a FerretDB v1 instance (deploy/local/ferretdb) is started there, with its own
@@ -31,9 +33,9 @@ FERRET_SRC="$ROOT/deploy/local/ferretdb"
 FERRET_BIN="$BIN_DIR/ferretdb"
 FERRET_HASH_FILE="$BIN_DIR/ferretdb.src-sha256"
 
-# Default backend: sqlite measured ~2.2x faster than postgresql for batched inserts
-# (scripts/ferretdb-backend-bench.js; figures in deploy/local/README.md).
-DEFAULT_FERRETDB_BACKEND=sqlite
+# Default backend: postgresql measured ~1.15-1.2x faster than sqlite for batched inserts and ~6x
+# faster for aggregations (scripts/ferretdb-backend-bench.js; figures in deploy/local/README.md).
+DEFAULT_FERRETDB_BACKEND=postgresql
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -301,7 +303,9 @@ REDIS_URL=$(setting REDIS_URL 'redis://127.0.0.1:6379')
 DATABASE_URL=$(setting DATABASE_URL 'postgresql://postgres@127.0.0.1:5432/event_processor')
 MONGO_SHARD_URIS=$(setting MONGO_SHARD_URIS 'mongodb://127.0.0.1:27017/event_processor,mongodb://127.0.0.1:27018/event_processor,mongodb://127.0.0.1:27019/event_processor')
 FERRETDB_BACKEND=$(setting FERRETDB_BACKEND "$DEFAULT_FERRETDB_BACKEND")
+FERRETDB_LOG_LEVEL=$(setting FERRETDB_LOG_LEVEL warn)
 WAIT_TIMEOUT=$(setting SERVICES_WAIT_TIMEOUT 30)
+PG_CLUSTER=$(setting SERVICES_PG_CLUSTER main) # Debian cluster started when DATABASE_URL does not answer
 case $FERRETDB_BACKEND in postgresql | sqlite) ;; *) die "FERRETDB_BACKEND must be postgresql or sqlite, not '$FERRETDB_BACKEND'" ;; esac
 [[ $WAIT_TIMEOUT =~ ^[0-9]+$ ]] || die "SERVICES_WAIT_TIMEOUT must be a number of seconds"
 
@@ -314,6 +318,11 @@ load_pg_settings() {
   PG_USER=${U_USER:-postgres}
   PG_PASS=$U_PASS
   PG_DB=$(urldecode "${U_PATH:-event_processor}")
+}
+
+# pg_cluster_pid VERSION CLUSTER: postmaster pid of a running Debian cluster (empty if not running).
+pg_cluster_pid() {
+  pg_ctlcluster "$1" "$2" status 2>/dev/null | sed -nE 's/.*\(PID: ([0-9]+)\).*/\1/p' | head -n 1 || true
 }
 
 pg_psql() { PGPASSWORD=$PG_PASS PGCONNECT_TIMEOUT=5 psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$@"; }
@@ -354,8 +363,21 @@ up_postgres() {
   load_pg_settings
   command -v psql >/dev/null 2>&1 || die "psql is not installed." "apt-get install -y postgresql-client"
   local how="reused (already answering)" marker="$RUN_DIR/postgresql.started"
+  if ! pg_ready && tcp_open "$PG_HOST" "$PG_PORT"; then
+    # listening but not accepting yet (starting up or recovering): wait instead of starting another
+    local j
+    for ((j = 0; j < WAIT_TIMEOUT * 5; j++)); do
+      pg_ready && break
+      sleep 0.2
+    done
+    pg_ready || die "PostgreSQL at $PG_HOST:$PG_PORT listens but does not accept connections after ${WAIT_TIMEOUT} s"
+  fi
   if pg_ready; then
-    [[ -f $marker ]] && how="running (started by an earlier 'up': cluster $(cat "$marker"))"
+    if [[ -f $marker ]]; then
+      local mver mcluster mpid
+      read -r mver mcluster mpid <"$marker" || true
+      how="running (started by an earlier 'up': cluster $mver/$mcluster, pid ${mpid:-?})"
+    fi
   else
     is_local_host "$PG_HOST" || die "PostgreSQL at $PG_HOST:$PG_PORT (DATABASE_URL) does not answer and is not local, so it cannot be started here."
     command -v pg_ctlcluster >/dev/null 2>&1 || die "PostgreSQL does not answer at $PG_HOST:$PG_PORT and is not installed." \
@@ -365,24 +387,25 @@ up_postgres() {
     [[ -n $versions ]] || die "PostgreSQL is installed but has no cluster in /etc/postgresql." \
       "pg_createcluster --start <version> main   (or: apt-get install --reinstall postgresql)"
     for v in $versions; do
-      [[ -f /etc/postgresql/$v/main/postgresql.conf ]] || continue
-      conf_port=$(sed -nE 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p' "/etc/postgresql/$v/main/postgresql.conf" | tail -n 1)
+      [[ -f /etc/postgresql/$v/$PG_CLUSTER/postgresql.conf ]] || continue
+      conf_port=$(sed -nE 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p' "/etc/postgresql/$v/$PG_CLUSTER/postgresql.conf" | tail -n 1)
       ver=$v
       [[ ${conf_port:-5432} == "$PG_PORT" ]] && break
     done
-    [[ -n $ver ]] || die "no PostgreSQL cluster named 'main' under /etc/postgresql"
-    log "services: starting PostgreSQL cluster $ver/main ..."
-    local out
-    out=$(pg_ctlcluster --skip-systemctl-redirect "$ver" main start </dev/null 2>&1 8>&- 9>&-) ||
-      die "pg_ctlcluster $ver main start failed (log: /var/log/postgresql/postgresql-$ver-main.log)" "$out"
-    printf '%s main\n' "$ver" >"$marker"
+    [[ -n $ver ]] || die "no PostgreSQL cluster named '$PG_CLUSTER' under /etc/postgresql"
+    log "services: starting PostgreSQL cluster $ver/$PG_CLUSTER ..."
+    # output to a file, not $(...): the postmaster must not inherit a pipe we wait on
+    local ctl_log="$LOG_DIR/pg_ctlcluster.log"
+    pg_ctlcluster --skip-systemctl-redirect "$ver" "$PG_CLUSTER" start </dev/null >"$ctl_log" 2>&1 8>&- 9>&- ||
+      die "pg_ctlcluster $ver $PG_CLUSTER start failed (log: /var/log/postgresql/postgresql-$ver-$PG_CLUSTER.log)" "$(cat "$ctl_log")"
+    printf '%s %s %s\n' "$ver" "$PG_CLUSTER" "$(pg_cluster_pid "$ver" "$PG_CLUSTER")" >"$marker"
     local i
     for ((i = 0; i < WAIT_TIMEOUT * 5; i++)); do
       pg_ready && break
       sleep 0.2
     done
-    pg_ready || die "PostgreSQL $ver/main did not answer on $PG_HOST:$PG_PORT within ${WAIT_TIMEOUT} s (log: /var/log/postgresql/postgresql-$ver-main.log)"
-    how="started (cluster $ver/main, log /var/log/postgresql/postgresql-$ver-main.log)"
+    pg_ready || die "PostgreSQL $ver/$PG_CLUSTER did not answer on $PG_HOST:$PG_PORT within ${WAIT_TIMEOUT} s (log: /var/log/postgresql/postgresql-$ver-$PG_CLUSTER.log)"
+    how="started (cluster $ver/$PG_CLUSTER, log /var/log/postgresql/postgresql-$ver-$PG_CLUSTER.log)"
   fi
   local db
   db=$(pg_ensure_db "$PG_DB")
@@ -459,12 +482,14 @@ up_shards() {
 
   # 1) what answers already?
   local -a status=() start=()
-  local line idx rest
+  local line idx rest out
+  out=$(mongo_check probe 3000 "${check[@]}") # not < <(...): a failure there must stop us
   while IFS= read -r line; do
+    [[ -n $line ]] || continue
     idx=${line%% *}
     rest=${line#* }
     status[idx]=$rest
-  done < <(mongo_check probe 3000 "${check[@]}")
+  done <<<"$out"
 
   for ((i = 0; i < n; i++)); do
     local st=${status[i]:-closed} pidfile="$RUN_DIR/ferretdb-${ports[i]}.pid"
@@ -497,7 +522,7 @@ up_shards() {
 
   # 2) start FerretDB where nothing answers
   ensure_ferretdb_bin
-  local -a wait_args=()
+  local -a wait_args=() started_info=()
   for i in "${start[@]}"; do
     local port=${ports[i]} listen_host=${hosts[i]}
     local pidfile="$RUN_DIR/ferretdb-$port.pid" logfile="$LOG_DIR/ferretdb-$port.log" info
@@ -512,30 +537,43 @@ up_shards() {
       state=$(pg_ensure_db "$db")
       pg_url="postgres://$PG_USER${PG_PASS:+:$PG_PASS}@$(url_host "$PG_HOST"):$PG_PORT/$db"
       backend_args=(-handler postgresql -postgresql-url "$pg_url")
-      info="postgresql: database $db ($state)"
+      info="postgresql: database $db"
+      [[ $state == created ]] && info+=" (created)"
     else
       local dir="$DATA_DIR/ferretdb-sqlite/shard_$i"
       mkdir -p "$dir"
       backend_args=(-handler sqlite -sqlite-url "file:$dir/")
       info="sqlite: $(rel "$dir")/"
     fi
+    # one storage per instance: refuse to share it with another live instance of ours (other port)
+    local other
+    for other in "$RUN_DIR"/ferretdb-*.info; do
+      [[ -e $other && $other != "$RUN_DIR/ferretdb-$port.info" ]] || continue
+      if [[ "$(cat "$other")" == "${info% (created)}" ]] && pid_alive "${other%.info}.pid" "$FERRET_BIN"; then
+        other=${other##*/ferretdb-}
+        die "shard $i: storage '${info% (created)}' is in use by the FerretDB on port ${other%.info} (from an earlier 'up' with other MONGO_SHARD_URIS)." \
+          "Run 'bash scripts/services.sh down' first."
+      fi
+    done
     printf '\n=== %s services.sh up: shard %s on %s:%s, %s\n' "$(date '+%F %T')" "$i" "$listen_host" "$port" "$info" >>"$logfile"
     # setsid: own session, so a Ctrl-C or process-group kill of the caller does not take it down
     local launcher=()
     command -v setsid >/dev/null 2>&1 && launcher=(setsid)
-    "${launcher[@]}" "$FERRET_BIN" -listen "$(url_host "$listen_host"):$port" "${backend_args[@]}" </dev/null >>"$logfile" 2>&1 8>&- 9>&- &
+    "${launcher[@]}" "$FERRET_BIN" -listen "$(url_host "$listen_host"):$port" "${backend_args[@]}" -log-level "$FERRETDB_LOG_LEVEL" </dev/null >>"$logfile" 2>&1 8>&- 9>&- &
     local pid=$!
     printf '%s\n' "$pid" >"$pidfile"
-    printf '%s\n' "$info" >"$RUN_DIR/ferretdb-$port.info"
+    printf '%s\n' "${info% (created)}" >"$RUN_DIR/ferretdb-$port.info"
+    started_info[i]=$info
     log "services: started FerretDB for shard $i on $listen_host:$port (pid $pid, $info)"
     wait_args+=("${check[2 * i]}" "$pid")
   done
 
   # 3) wait until each started one answers on the wire protocol
   local -a results=()
+  out=$(mongo_check wait "$((WAIT_TIMEOUT * 1000))" "${wait_args[@]}")
   while IFS= read -r line; do
-    results+=("$line")
-  done < <(mongo_check wait "$((WAIT_TIMEOUT * 1000))" "${wait_args[@]}")
+    [[ -n $line ]] && results+=("$line")
+  done <<<"$out"
 
   local k failed=0
   for k in "${!start[@]}"; do
@@ -544,13 +582,14 @@ up_shards() {
     res=${res#* }
     local logfile="$LOG_DIR/ferretdb-$port.log" pidfile="$RUN_DIR/ferretdb-$port.pid"
     if [[ $res == ok* ]]; then
-      summary "shard $i" "$(mask_url "${uris[i]}")" "started (${res#ok }, $(cat "$RUN_DIR/ferretdb-$port.info"), pid $(pid_of "$pidfile"), log $(rel "$logfile"))"
+      summary "shard $i" "$(mask_url "${uris[i]}")" "started (${res#ok }, ${started_info[i]}, pid $(pid_of "$pidfile"), log $(rel "$logfile"))"
     else
       failed=1
       log "services: ERROR: shard $i (FerretDB on ${hosts[i]}:$port) did not come up: ${res#fail }"
       log "  log: $logfile"
       tail -n 15 "$logfile" 2>/dev/null | sed 's/^/  | /' >&2 || true
       stop_pidfile "$pidfile" "$FERRET_BIN" "shard $i FerretDB" >&2
+      rm -f "$RUN_DIR/ferretdb-$port.info"
     fi
   done
   [[ $failed -eq 0 ]] || die "not all shards are up (see the log lines above)"
@@ -589,14 +628,19 @@ cmd_down() {
   fi
   if [[ -f $RUN_DIR/postgresql.started ]]; then
     any=1
-    local ver cluster out
-    read -r ver cluster <"$RUN_DIR/postgresql.started"
-    if out=$(pg_ctlcluster --skip-systemctl-redirect "$ver" "${cluster:-main}" stop 2>&1); then
-      echo "  PostgreSQL $ver/${cluster:-main}: stopped"
-    elif [[ $out == *"not running"* ]]; then
-      echo "  PostgreSQL $ver/${cluster:-main}: not running"
+    local ver='' cluster='' pid='' now out
+    read -r ver cluster pid <"$RUN_DIR/postgresql.started" || true
+    cluster=${cluster:-main}
+    now=$(pg_cluster_pid "$ver" "$cluster")
+    if [[ -z $now ]]; then
+      echo "  PostgreSQL $ver/$cluster: not running"
+    elif [[ -z $pid || $now != "$pid" ]]; then
+      # restarted by someone else since our 'up' (or no pid recorded): not ours to stop any more
+      echo "  PostgreSQL $ver/$cluster: left running (pid $now is not the one 'up' started${pid:+, $pid})"
+    elif out=$(pg_ctlcluster --skip-systemctl-redirect "$ver" "$cluster" stop 2>&1); then
+      echo "  PostgreSQL $ver/$cluster: stopped (pid $pid)"
     else
-      die "pg_ctlcluster $ver ${cluster:-main} stop failed" "$out"
+      die "pg_ctlcluster $ver $cluster stop failed" "$out"
     fi
     rm -f "$RUN_DIR/postgresql.started"
   fi
@@ -630,14 +674,17 @@ cmd_status() {
       check+=("$uri" 0)
     fi
   done
+  local out
+  out=$(mongo_check probe 3000 "${check[@]}")
   while IFS= read -r line; do
+    [[ -n $line ]] || continue
     i=${line%% *}
     s=${line#* }
     parse_url "${uris[i]}"
     local pidfile="$RUN_DIR/ferretdb-${U_PORT:-27017}.pid"
     pid_alive "$pidfile" "$FERRET_BIN" && s+=" (started by 'up': $(cat "$RUN_DIR/ferretdb-${U_PORT:-27017}.info" 2>/dev/null), pid $(pid_of "$pidfile"))"
     summary "shard $i" "$(mask_url "${uris[i]}")" "$s"
-  done < <(mongo_check probe 3000 "${check[@]}")
+  done <<<"$out"
   printf '%s\n' "${SUMMARY[@]}"
 }
 

@@ -2,6 +2,9 @@
 // PostgreSQL or SQLite. We build this tiny wrapper instead of `go install
 // github.com/FerretDB/FerretDB/cmd/ferretdb`, because that binary panics at start:
 // its build/version/version.txt is not part of the published module.
+//
+// The embedded package reports its version as "unknown" (buildInfo.ferretdbVersion); we set it from
+// the module version recorded in the binary, so clients and scripts/services.sh see v1.24.2.
 package main
 
 import (
@@ -9,10 +12,13 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
+	"github.com/FerretDB/FerretDB/build/version"
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
 
@@ -21,10 +27,26 @@ func main() {
 	handler := flag.String("handler", "postgresql", "backend: postgresql or sqlite")
 	pgURL := flag.String("postgresql-url", "", "PostgreSQL URL (handler=postgresql)")
 	sqliteURL := flag.String("sqlite-url", "", "SQLite directory URI such as file:/path/dir/ (handler=sqlite)")
+	logLevel := flag.String("log-level", "info", "debug, info, warn or error (warn: failed commands are dumped; info: also every connection)")
 	flag.Parse()
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		log.Fatalf("invalid -log-level %q: %v", *logLevel, err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range bi.Deps {
+			if dep.Path == "github.com/FerretDB/FerretDB" {
+				version.Get().Version = dep.Version
+			}
+		}
+	}
 
 	cfg := &ferretdb.Config{
 		Listener: ferretdb.ListenerConfig{TCP: *listen},
+		Logger:   logger,
 		Handler:  *handler,
 	}
 	switch *handler {
