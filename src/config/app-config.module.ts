@@ -1,6 +1,6 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
-import { AppConfig, loadAppConfig } from './app-config';
+import { AppConfig } from './app-config';
 import { APP_ROLE } from './app-role';
 
 /** Global, already-validated configuration; validation happens in main.ts before the graph is built. */
@@ -11,7 +11,8 @@ export class AppConfigModule {
     return {
       module: AppConfigModule,
       // ConfigService stays available for libraries that expect it; our code injects the typed AppConfig.
-      imports: [ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, cache: true, validate: loadAppConfig })],
+      // `validate` hands it the instance main.ts already validated (tests pass their own env).
+      imports: [ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, cache: true, validate: () => ({ ...config }) })],
       providers: [
         { provide: AppConfig, useValue: config },
         { provide: APP_ROLE, useValue: config.ROLE },
