@@ -78,14 +78,14 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2))
   .then((code) => process.exit(code))
   .catch((err: unknown) => {
+    const usage = err instanceof UsageError || String((err as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS');
     // Messages only: no stack, no configuration values, never a password or key.
     let message: string;
-    if (err instanceof UsageError || err instanceof ConfigValidationError) message = err.message;
+    if (usage || err instanceof ConfigValidationError) message = (err as Error).message;
     else if (err instanceof ApiError) message = (err.getResponse() as ErrorEnvelope).error.message;
     else if (err instanceof DependencyUnavailableError) message = `${err.dependency} is unavailable`;
-    else if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) message = err.message;
     else message = err instanceof Error ? err.message.split('\n')[0] : String(err);
     process.stderr.write(`cli: ${message}\n`);
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) process.stderr.write(`\n${USAGE}\n`);
-    process.exit(err instanceof UsageError ? 2 : 1);
+    if (usage) process.stderr.write(`\n${USAGE}\n`);
+    process.exit(usage ? 2 : 1);
   });

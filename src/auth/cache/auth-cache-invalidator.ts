@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { DependencyUnavailableError } from '../../common/http/api-error';
 import { PrismaService } from '../../prisma/prisma.service';
 import { postgres } from '../prisma-errors';
 import { AuthCacheStore, InvalidationMessage } from './auth-cache.store';
+import { LocalAuthCache } from './local-auth-cache';
 import { API_KEY_STATE_SELECT, apiKeySnapshot, REVOKED_API_KEY, USER_STATE_SELECT, userSnapshot } from './snapshots';
 
 /**
@@ -23,6 +24,9 @@ export class RedisAuthCacheInvalidator extends AuthCacheInvalidator {
   constructor(
     private readonly prisma: PrismaService,
     private readonly store: AuthCacheStore,
+    // Absent in the CLI. In an API process the change applies here at once (read-your-writes),
+    // without waiting for our own pub/sub message.
+    @Optional() private readonly local?: LocalAuthCache,
   ) {
     super();
   }
@@ -32,6 +36,7 @@ export class RedisAuthCacheInvalidator extends AuthCacheInvalidator {
       await this.store.putApiKey(keyHash, REVOKED_API_KEY);
       await this.store.publish([`k:${keyHash}`]);
     });
+    this.local?.onMessage(`k:${keyHash}`);
   }
 
   async userChanged(userId: string): Promise<void> {
@@ -52,6 +57,7 @@ export class RedisAuthCacheInvalidator extends AuthCacheInvalidator {
       await Promise.all(writes);
       await this.store.publish(messages);
     });
+    this.local?.onMessage(`u:${userId}`);
   }
 
   private async redis(operation: () => Promise<void>): Promise<void> {
