@@ -58,8 +58,11 @@ while i <= #ARGV do
     a = a + n
   elseif op == 'D' then
     for j = 0, n - 1 do
-      local user = ARGV[a + 2 * j]
-      redis.call('HSET', key, user, merge(redis.call('HGET', key, user), ARGV[a + 2 * j + 1]))
+      local user, delta = ARGV[a + 2 * j], ARGV[a + 2 * j + 1]
+      -- HSETNX first: a user new to the bucket (the common case) needs no parsing at all.
+      if redis.call('HSETNX', key, user, delta) == 0 then
+        redis.call('HSET', key, user, merge(redis.call('HGET', key, user), delta))
+      end
     end
     a = a + 2 * n
   else
