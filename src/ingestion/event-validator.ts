@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
-import { v7 as uuidv7 } from 'uuid';
 import { ErrorDetail } from '../common/http/error-codes';
 import { IngestedEvent } from '../events/event.types';
+import { uuidv7 } from './uuid-v7';
 import { batchEnvelopeSchema, eventSchema, MAX_EVENT_BYTES, MAX_FUTURE_SKEW_MS, MAX_NESTING_DEPTH } from './schemas/event.schema';
 
 /** An event ready to append: serialized once, here. */
