@@ -5,10 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash scripts/ensure-deps.sh
 bash scripts/services.sh up
 export EVP_SERVICES_READY=1
-node scripts/prisma-generate.js >/dev/null
 npm run --silent build
 npx tsc -p test/tsconfig.json
 # Integration and e2e tests share real services and spawn processes: one file at a time.
-npx jest --runInBand "$@"
+mkdir -p .local
+status=0
+npx jest --runInBand --json --outputFile=.local/jest-results.json "$@" || status=$?
+# One plain closing line that CI tools read: "jest: N passed, N failed, N skipped".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(".local/jest-results.json", "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' || true
+exit "$status"
