@@ -72,10 +72,11 @@ export class AuthModule implements OnModuleInit {
   onModuleInit(): void {
     // Declare request.principal up front so Fastify request objects keep one shape (V8 fast path).
     const instance: unknown = this.adapterHost?.httpAdapter?.getInstance?.();
-    const fastify = instance as { decorateRequest?: (name: string, value: null) => void; hasRequestDecorator?: (name: string) => boolean };
+    const fastify = instance as { decorateRequest?: (name: string, value: undefined) => void; hasRequestDecorator?: (name: string) => boolean };
     if (typeof fastify?.decorateRequest !== 'function' || fastify.hasRequestDecorator?.('principal')) return;
     try {
-      fastify.decorateRequest('principal', null);
+      // undefined (not null) keeps the type `principal?: Principal` true before a guard runs.
+      fastify.decorateRequest('principal', undefined);
     } catch (err) {
       new Logger('auth').debug({ err: (err as Error).message }, 'request.principal not pre-declared');
     }
