@@ -146,4 +146,10 @@ export class RedisEventAppender extends EventAppender {
   }
 }
 
-const allIndexes = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+const SINGLE = [0];
+function allIndexes(n: number): number[] {
+  if (n === 1) return SINGLE;
+  const idx = new Array<number>(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  return idx;
+}
