@@ -43,7 +43,10 @@ export function requestIdOf(req: IncomingMessage): string {
             config.NODE_ENV === 'development' ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
           // Fastify already assigned req.id from x-request-id (see bootstrap); reuse it.
           genReqId: (req: IncomingMessage & { id?: unknown }) => (typeof req.id === 'string' ? req.id : requestIdOf(req)),
-          customProps: () => ({ module: 'http' }),
+          // `module` goes on the request's own log lines only: as a binding of the request logger
+          // it would be repeated on every line a Nest Logger (which adds its context) writes.
+          customSuccessObject: (_req: IncomingMessage, _res: unknown, val: object) => ({ ...val, module: 'http' }),
+          customErrorObject: (_req: IncomingMessage, _res: unknown, _err: Error, val: object) => ({ ...val, module: 'http' }),
           // Behind Nest's middleware layer req.url is mount-relative; originalUrl is the full path.
           autoLogging: {
             ignore: (req: IncomingMessage & { originalUrl?: string }) => QUIET_PATHS.test(req.originalUrl ?? req.url ?? ''),

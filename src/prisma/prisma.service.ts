@@ -26,7 +26,9 @@ export class PrismaService extends PrismaClient implements OnModuleInit, OnAppli
     try {
       await this.$queryRawUnsafe('SELECT 1');
     } catch (err) {
-      throw new Error(`PostgreSQL (DATABASE_URL) is unreachable: ${(err as Error).message.split('\n')[0]}`);
+      // Prisma's messages start with a newline; keep the first line that says something.
+      const reason = (err as Error).message.split('\n').map((l) => l.trim()).find(Boolean) ?? 'no answer';
+      throw new Error(`PostgreSQL (DATABASE_URL) is unreachable: ${reason}`);
     }
     this.logger.log('connected to PostgreSQL');
   }

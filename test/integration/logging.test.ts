@@ -35,6 +35,10 @@ describe('request logging (child process, production JSON)', () => {
     expect(reqLine!.req.headers.authorization).toBe('[REDACTED]');
     expect(proc.output()).not.toContain('thisMustNeverBeLogged');
     expect(proc.output()).not.toContain('never-logged');
+    // `module` appears once per line (a duplicate JSON key would hide one of the values).
+    for (const raw of proc.output().split('\n').filter((l) => l.startsWith('{'))) {
+      expect(raw.match(/"module":/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    }
     // Every JSON line carries module, role and replicaId.
     for (const l of lines) expect(l).toEqual(expect.objectContaining({ role: 'api', replicaId: expect.any(String), module: expect.any(String) }));
     // Health endpoints are not logged.
