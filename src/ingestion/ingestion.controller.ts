@@ -3,6 +3,8 @@ import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyOrJwtGuard } from '../auth/guards/api-key-or-jwt.guard';
 import { ApiKeyGuard } from '../auth/guards/api-key.guard';
+import { RolesGuard } from '../auth/guards/roles.guard';
+import { Roles } from '../auth/decorators/roles.decorator';
 import type { RequestWithPrincipal } from '../auth/principal';
 import { IngestionStats, IngestionStatsService } from './ingestion-stats.service';
 import { BatchResult, IngestionService, SingleResult } from './ingestion.service';
@@ -45,9 +47,10 @@ export class IngestionController {
     return { success: true, data };
   }
 
-  /** The contract does not name the credential: like analytics and metrics, an API key or a JWT (any role). */
+  /** The contract does not name the credential: like analytics and metrics, an API key or a JWT (VIEWER and up). */
   @Get('stats')
-  @UseGuards(ApiKeyOrJwtGuard)
+  @UseGuards(ApiKeyOrJwtGuard, RolesGuard)
+  @Roles('VIEWER')
   async stats(): Promise<Envelope<IngestionStats>> {
     return { success: true, data: await this.statsService.stats() };
   }

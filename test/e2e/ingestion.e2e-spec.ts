@@ -441,8 +441,13 @@ describe('ingestion (real app, real Redis, real API keys)', () => {
   });
 
   describe('GET /api/v1/events/stats', () => {
-    it('needs a credential (401 UNAUTHORIZED without)', async () => {
+    it('needs a credential (401 UNAUTHORIZED without); takes a JWT as well as an API key', async () => {
       expectError(await request(http).get('/api/v1/events/stats'), 401, 'UNAUTHORIZED');
+      const login = await request(http).post('/api/auth/login').send({ email: `ingest-${run}@example.test`, password: 'correct horse battery' });
+      expect(login.status).toBe(200);
+      const res = await request(http).get('/api/v1/events/stats').set('authorization', `Bearer ${login.body.data.token}`);
+      expect(res.status).toBe(200);
+      expect(res.body.data.totalIngested).toEqual(expect.any(Number));
     });
 
     it('reports the counters, stream length, pending and a recent rate', async () => {
@@ -471,6 +476,7 @@ describe('ingestion (real app, real Redis, real API keys)', () => {
     });
 
     it('counts pending entries of the consumer group', async () => {
+      expect((await post('/api/v1/events/batch', { events: [event(), event(), event()] })).status).toBe(202);
       await redis.xgroup('CREATE', env.STREAM_KEY, env.CONSUMER_GROUP, '0', 'MKSTREAM').catch(() => undefined);
       await redis.xreadgroup('GROUP', env.CONSUMER_GROUP, 'test-consumer', 'COUNT', 3, 'STREAMS', env.STREAM_KEY, '>');
       const res = await request(http).get('/api/v1/events/stats').set('x-api-key', apiKey);
