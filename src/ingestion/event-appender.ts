@@ -140,7 +140,11 @@ export class RedisEventAppender extends EventAppender {
       const e = err instanceof Error ? err : new Error(String(err));
       // Connection errors are logged once per request by the exception filter (503); a script
       // error reply is a server-side fault worth its own line (it was rolled back).
-      if (e.name === 'ReplyError') this.logger.error({ partition: p, events: idx.length, reason: e.message }, 'ingest script failed; nothing of this partition was written');
+      if (e.name === 'ReplyError') {
+        this.logger.error({ partition: p, events: idx.length, reason: e.message }, 'ingest script failed; nothing of this partition was written');
+        // An expired deadline answered in time means our idea of Redis' clock is off: re-learn it.
+        if (e.message.startsWith('EVP_EXPIRED')) this.clock.distrust();
+      }
       return e;
     }
   }
