@@ -112,15 +112,18 @@ export class AnalyticsService {
   private async rollupMetrics(window: TimeWindow, now: number, eventType?: string): Promise<MetricsResult> {
     const buckets = bucketsOf(window);
     const pieces = tile(window, now);
-    const [counts, uniques, topUsers] = await Promise.all([
+    const [counts, sessions, top, allUsers] = await Promise.all([
       this.rollups.counts(window.g, buckets, eventType),
-      this.rollups.uniques(pieces, eventType),
+      this.rollups.uniques('sessions', pieces, eventType),
       this.rollups.topUsers(pieces, TOP_USERS, eventType),
+      eventType === undefined ? this.rollups.uniques('users', pieces) : Promise.resolve(0),
     ]);
+    // With an eventType, distinct users are exact (counted while ranking); otherwise a HyperLogLog.
+    const users = top.distinctUsers ?? allUsers;
     const perPoint = this.points(window);
     buckets.forEach((b, i) => (perPoint[Math.floor((b - window.start) / window.width)].count += counts.perBucket[i]));
     const total = counts.perBucket.reduce((a, b) => a + b, 0);
-    return this.assemble(window, total, counts.byType, topUsers, perPoint, uniques.users, uniques.sessions, true);
+    return this.assemble(window, total, counts.byType, top.users, perPoint, users, sessions, true);
   }
 
   /** userId filter: that user's events on their shard, exact (sessions counted exactly too). */

@@ -94,18 +94,23 @@ export class RollupReader {
     return { perBucket, byType };
   }
 
-  /** HyperLogLog estimates of distinct users and sessions over the pieces (all shards). */
-  async uniques(pieces: Piece[], eventType?: string): Promise<{ users: number; sessions: number }> {
-    if (pieces.length === 0) return { users: 0, sessions: 0 };
-    const userKeys = pieces.map((p) => this.keys.analyticsUniques('users', p.g, p.bucket, eventType));
-    const sessionKeys = pieces.map((p) => this.keys.analyticsUniques('sessions', p.g, p.bucket, eventType));
-    const [users, sessions] = await this.guard(Promise.all([this.redis.pfcount(...userKeys), this.redis.pfcount(...sessionKeys)]));
-    return { users, sessions };
+  /**
+   * HyperLogLog estimate (PFCOUNT merge over the pieces, all shards) of distinct users (all
+   * types) or sessions (all types, or one type).
+   */
+  async uniques(kind: 'users' | 'sessions', pieces: Piece[], eventType?: string): Promise<number> {
+    if (pieces.length === 0) return 0;
+    const keys = pieces.map((p) => this.keys.analyticsUniques(kind, p.g, p.bucket, eventType));
+    return this.guard(this.redis.pfcount(...keys));
   }
 
-  /** The k most active users over the pieces, with their activity details. */
-  async topUsers(pieces: Piece[], k: number, eventType?: string): Promise<TopUser[]> {
-    if (pieces.length === 0 || k <= 0) return [];
+  /**
+   * The k most active users over the pieces, with their activity details. With an eventType the
+   * per-user counts are read in full, so the exact number of distinct users of that type comes
+   * along (`distinctUsers`).
+   */
+  async topUsers(pieces: Piece[], k: number, eventType?: string): Promise<{ users: TopUser[]; distinctUsers?: number }> {
+    if (pieces.length === 0 || k <= 0) return { users: [], distinctUsers: 0 };
     const perShard = await this.guard(
       Promise.all(
         this.shards.all.map((shard) =>
@@ -113,13 +118,15 @@ export class RollupReader {
         ),
       ),
     );
-    const candidates = perShard.flatMap((list, shard) => list.map((c) => ({ ...c, shard })));
+    const candidates = perShard.flatMap((r, shard) => r.top.map((c) => ({ ...c, shard })));
+    // Users live on one shard each, so per-shard distinct counts add up exactly.
+    const distinctUsers = eventType === undefined ? undefined : perShard.reduce((a, r) => a + (r.distinct ?? 0), 0);
     const top = candidates.sort(byCountThenUser).slice(0, k);
     const details = await this.guard(
       Promise.all(this.shards.all.map((shard) => this.activity(shard.index, pieces, top.filter((t) => t.shard === shard.index).map((t) => t.userId)))),
     );
     const merged = new Map(details.flatMap((m) => [...m]));
-    return top.map(({ userId, eventCount }) => {
+    const users = top.map(({ userId, eventCount }) => {
       const types = merged.get(userId) ?? new Map<string, { count: number; lastMs: number }>();
       const relevant = [...types].filter(([type, v]) => v.count > 0 && (eventType === undefined || type === eventType));
       const lastMs = relevant.reduce((m, [, v]) => Math.max(m, v.lastMs), -Infinity);
@@ -130,20 +137,21 @@ export class RollupReader {
         eventTypes: relevant.map(([type]) => type).sort(),
       };
     });
+    return { users, distinctUsers };
   }
 
-  private async shardTopK(shard: number, pieces: Piece[], k: number): Promise<Array<{ userId: string; eventCount: number }>> {
+  private async shardTopK(shard: number, pieces: Piece[], k: number): Promise<{ top: Array<{ userId: string; eventCount: number }>; distinct?: number }> {
     const keys = pieces.map((p) => this.keys.analyticsUserCounts(shard, p.g, p.bucket));
     if (keys.length > MAX_UNION_KEYS) throw new RangeError(`too many buckets for one union: ${keys.length}`);
     const scratch = this.keys.analyticsScratch(randomBytes(8).toString('hex'));
     const flat = (await this.topK.run(this.redis, [scratch, ...keys], [k])) as string[];
     const out: Array<{ userId: string; eventCount: number }> = [];
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ userId: flat[i], eventCount: Number(flat[i + 1]) });
-    return out.sort(byCountThenUser).slice(0, k);
+    return { top: out.sort(byCountThenUser).slice(0, k) };
   }
 
   /** With an eventType filter the per-type counts come from the activity hashes (cost ∝ active users). */
-  private async shardTopKOfType(shard: number, pieces: Piece[], k: number, eventType: string): Promise<Array<{ userId: string; eventCount: number }>> {
+  private async shardTopKOfType(shard: number, pieces: Piece[], k: number, eventType: string): Promise<{ top: Array<{ userId: string; eventCount: number }>; distinct: number }> {
     const p = this.redis.pipeline();
     for (const piece of pieces) p.hgetall(this.keys.analyticsUserDetails(shard, piece.g, piece.bucket));
     const counts = new Map<string, number>();
@@ -153,7 +161,7 @@ export class RollupReader {
         if (n > 0) counts.set(userId, (counts.get(userId) ?? 0) + n);
       }
     }
-    return [...counts].map(([userId, eventCount]) => ({ userId, eventCount })).sort(byCountThenUser).slice(0, k);
+    return { top: [...counts].map(([userId, eventCount]) => ({ userId, eventCount })).sort(byCountThenUser).slice(0, k), distinct: counts.size };
   }
 
   /** Per-type activity of some users of one shard, merged over the pieces. */

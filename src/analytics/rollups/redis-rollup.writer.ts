@@ -146,7 +146,8 @@ export class RedisRollupWriter extends RollupWriter {
     pairs('D', this.keys.analyticsUserDetails(shard, g, bucket), exp, [...d.users].map(([u, a]) => [u, encodeUserActivity(a.types)]));
     pfadd(this.keys.analyticsUniques('users', g, bucket), exp, d.userIds);
     pfadd(this.keys.analyticsUniques('sessions', g, bucket), exp, d.sessionIds);
-    for (const [type, users] of d.typeUserIds) pfadd(this.keys.analyticsUniques('users', g, bucket, type), exp, users);
+    // Distinct users of one type are counted exactly from the activity hashes when asked for
+    // (see RollupReader.topUsers), so only sessions need a HyperLogLog per type.
     for (const [type, sessions] of d.typeSessionIds) pfadd(this.keys.analyticsUniques('sessions', g, bucket, type), exp, sessions);
   }
 }

@@ -36,7 +36,7 @@ describe('groupIntoBuckets', () => {
     const h = find('h', '2026-11-27T11:00:00Z');
     expect(Object.fromEntries(h.counts)).toEqual({ click: 2, view: 1 });
     expect([...h.sessionIds].sort()).toEqual(['s-u1', 's9']);
-    expect([...h.typeUserIds.get('view')!]).toEqual(['u2']);
+    expect([...h.typeSessionIds.get('view')!]).toEqual(['s9']);
     const d = find('d', '2026-11-27T00:00:00Z');
     expect(Object.fromEntries(d.counts)).toEqual({ click: 2, view: 2 });
     expect(d.users.get('u1')!.count).toBe(3);

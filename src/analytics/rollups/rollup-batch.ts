@@ -16,7 +16,6 @@ export interface BucketDelta {
   users: Map<string, UserActivity>;
   userIds: Set<string>;
   sessionIds: Set<string>;
-  typeUserIds: Map<string, Set<string>>;
   typeSessionIds: Map<string, Set<string>>;
 }
 
@@ -51,7 +50,6 @@ export function groupIntoBuckets(events: readonly StoredEventDocument[], nowSeco
         users: new Map(),
         userIds: new Set(),
         sessionIds: new Set(),
-        typeUserIds: new Map(),
         typeSessionIds: new Map(),
       }));
       d.counts.set(e.eventType, (d.counts.get(e.eventType) ?? 0) + 1);
@@ -62,7 +60,6 @@ export function groupIntoBuckets(events: readonly StoredEventDocument[], nowSeco
       if (ms > t.lastMs) t.lastMs = ms;
       d.userIds.add(e.userId);
       d.sessionIds.add(e.sessionId);
-      addTo(d.typeUserIds, e.eventType, () => new Set()).add(e.userId);
       addTo(d.typeSessionIds, e.eventType, () => new Set()).add(e.sessionId);
     }
   }
