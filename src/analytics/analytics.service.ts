@@ -8,8 +8,6 @@ import { bucketsOf, MAX_RANGE_SECONDS, planIntervalWindow, planMetricsWindow, PR
 import { decodeCursor, UserEventsReader, UserEventView } from './user-events.reader';
 
 export const TOP_USERS = 10;
-/** Redis HyperLogLog standard error (stated in the API docs and README). */
-export const HLL_STANDARD_ERROR = 0.0081;
 
 export interface TimePoint {
   timestamp: string;
