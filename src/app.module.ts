@@ -4,10 +4,12 @@ import { AuthModule } from './auth/auth.module';
 import { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/app-config.module';
 import { AppRole } from './config/app-role';
+import { DashboardModule } from './dashboard/dashboard.module';
 import { DlqModule } from './dlq/dlq.module';
 import { HealthModule } from './health/health.module';
 import { IngestionModule } from './ingestion/ingestion.module';
 import { LoggingModule } from './logging/logging.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { MongoShardsModule } from './mongo/mongo-shards.module';
 import { PrismaModule } from './prisma/prisma.module';
 import { ProcessingModule } from './processing/processing.module';
@@ -20,10 +22,11 @@ const commonImports = (config: AppConfig) => [
   RedisModule,
   MongoShardsModule.forRoot(config.mongoShardUris),
   HealthModule,
+  MetricsModule.forRoot(config),
 ];
 
 /** HTTP features (ROLE=api). PostgreSQL is only needed here: users and API keys. */
-const apiImports = [PrismaModule, AuthModule, IngestionModule, AnalyticsModule, DlqModule];
+const apiImports = [PrismaModule, AuthModule, IngestionModule, AnalyticsModule, DlqModule, DashboardModule];
 
 /** Stream consumers (ROLE=worker). */
 const workerImports = [ProcessingModule];

@@ -1,6 +1,7 @@
-import { HttpStatus, Injectable } from '@nestjs/common';
+import { HttpStatus, Injectable, Optional } from '@nestjs/common';
 import { ApiError } from '../common/http/api-error';
 import { ErrorCode, ErrorDetail } from '../common/http/error-codes';
+import { IngestionMetrics } from '../metrics/metrics.ports';
 import { BacklogGauge } from './backlog-monitor';
 import { AppendStatus, EventAppender } from './event-appender';
 import { EventContext, EventValidator, PreparedEvent } from './event-validator';
@@ -36,17 +37,20 @@ export class IngestionService {
     private readonly validator: EventValidator,
     private readonly appender: EventAppender,
     private readonly backlog: BacklogGauge,
+    @Optional() private readonly metrics?: IngestionMetrics,
   ) {}
 
   async ingestOne(body: unknown, ctx: EventContext): Promise<SingleResult> {
     this.refuseWhenOverloaded();
     const prepared = this.validator.prepare(body, ctx);
     if (!prepared.ok) {
+      this.metrics?.rejected(prepared.tooLarge ? 'too_large' : 'invalid');
       if (prepared.tooLarge) throw new ApiError(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE, prepared.details[0].message, prepared.details);
       this.appender.recordRejected(1);
       throw ApiError.validation('Event validation failed', prepared.details);
     }
     const { statuses, failure } = await this.appender.append([prepared], 0, ctx);
+    this.metrics?.appended(statuses);
     if (failure) throw unavailable();
     const duplicate = statuses[0] === 'duplicate';
     return { eventId: prepared.event.eventId, accepted: !duplicate, duplicate };
@@ -67,6 +71,7 @@ export class IngestionService {
         valid.push(p);
         validIndex.push(i);
       } else {
+        this.metrics?.rejected(p.tooLarge ? 'too_large' : 'invalid');
         results[i] = {
           index: i,
           eventId: p.eventId,
@@ -84,6 +89,7 @@ export class IngestionService {
     let statuses: AppendStatus[] = [];
     if (valid.length > 0) {
       const appended = await this.appender.append(valid, rejectedByValidation, ctx);
+      this.metrics?.appended(appended.statuses);
       // Nothing accepted at all → 503 as the contract says; a partial failure (several partitions,
       // one of them unreachable) is reported per item so the client retries exactly those.
       if (appended.failure && appended.statuses.every((s) => s === 'failed')) throw unavailable();
@@ -118,6 +124,7 @@ export class IngestionService {
 
   private refuseWhenOverloaded(): void {
     if (this.backlog.isOverloaded()) {
+      this.metrics?.backpressure();
       throw ApiError.tooManyRequests(
         'BACKPRESSURE',
         'The event backlog is over its limit; nothing was accepted, retry later',

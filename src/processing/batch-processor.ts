@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { DlqDocument, dlqId, DlqReason, RAW_VALUE_LIMIT } from '../dlq/dlq-entry';
 import { DlqRepository } from '../dlq/dlq.repository';
 import { StoredEventDocument } from '../events/event.types';
 import { decodeStreamEntry, StreamEntryParseError } from '../events/stream-entry';
+import { BatchWriteMetrics } from '../metrics/metrics.ports';
 import { MongoShards } from '../mongo/mongo-shards';
 import { ShardRouter } from '../mongo/shard-router';
 import { RollupWriter } from './rollup-writer';
@@ -67,6 +68,7 @@ export class BatchProcessor {
     private readonly group: ConsumerGroup,
     private readonly metrics: WorkerMetrics,
     private readonly pino: PinoLogger,
+    @Optional() private readonly shardLatency?: BatchWriteMetrics,
   ) {}
 
   /** Synchronous triage of one entry: which shard, or why it is dead. */
@@ -129,6 +131,7 @@ export class BatchProcessor {
     const ms = performance.now() - started;
     this.metrics.batches += 1;
     this.metrics.batchLatency.observe(ms);
+    this.shardLatency?.observe(shard.name, ms / 1000);
     log.debug(
       { shard: shard.name, size: items.length, inserted: result.inserted.length, duplicates: result.duplicates.length, rejected: rejected.length, deferred: deferred.length, ms: Math.round(ms) },
       'batch written',
