@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Logger, Module, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { filesBelow, mountStaticFiles } from './static-files';
 
 /** URL prefix of the dashboard. */
 export const DASHBOARD_PREFIX = '/dashboard/';
@@ -42,26 +42,16 @@ export class DashboardModule implements OnModuleInit {
 
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
-    if (!fastify || typeof fastify.register !== 'function') return;
+    if (!fastify || typeof fastify.route !== 'function') return;
     if (!existsSync(path.join(DASHBOARD_ROOT, 'index.html'))) {
       this.logger.warn({ root: DASHBOARD_ROOT }, 'dashboard assets are not built (npm run build); /dashboard answers 404');
       return;
     }
-    void fastify.register(fastifyStatic, {
-      root: DASHBOARD_ROOT,
+    mountStaticFiles(fastify, {
       prefix: DASHBOARD_PREFIX,
-      // /dashboard → /dashboard/ so the page's relative asset URLs resolve.
-      redirect: true,
-      decorateReply: false,
-      index: ['index.html'],
-      setHeaders: (reply: FastifyReply) => {
-        void reply
-          .header('content-security-policy', DASHBOARD_CSP)
-          .header('x-content-type-options', 'nosniff')
-          .header('referrer-policy', 'no-referrer')
-          // Small files, rebuilt with the app: revalidate every time instead of serving stale code.
-          .header('cache-control', 'no-cache');
-      },
+      // Listed once at start: files added to the folder later are not served until a restart.
+      files: filesBelow(DASHBOARD_ROOT, (rel) => !rel.endsWith('.map')),
+      headers: { 'content-security-policy': DASHBOARD_CSP, 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' },
     });
   }
 }
