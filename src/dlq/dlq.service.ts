@@ -57,11 +57,13 @@ export class DlqService {
 
   async list(limit: number, cursor?: string): Promise<DlqPage> {
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
-    const [docs, total] = await Promise.all([this.repo.list(limit, after), this.repo.count()]);
+    // One extra row tells whether another page exists, so the last page has no cursor.
+    const [rows, total] = await Promise.all([this.repo.list(limit + 1, after), this.repo.count()]);
+    const docs = rows.slice(0, limit);
     const last = docs[docs.length - 1];
     return {
       items: docs.map(toView),
-      nextCursor: docs.length === limit && last ? encodeCursor({ firstSeenAt: last.firstSeenAt, id: last._id }) : null,
+      nextCursor: rows.length > limit && last ? encodeCursor({ firstSeenAt: last.firstSeenAt, id: last._id }) : null,
       total,
     };
   }

@@ -44,6 +44,8 @@ export interface BatchOutcome {
   deferred: number;
 }
 
+const DEFER_LOG_INTERVAL_MS = 5_000;
+
 const EMPTY: BatchOutcome = { stored: 0, duplicates: 0, dlq: 0, deferred: 0 };
 
 type BatchLog = Pick<PinoLogger['logger'], 'debug' | 'info' | 'warn' | 'error'>;
@@ -57,6 +59,7 @@ type BatchLog = Pick<PinoLogger['logger'], 'debug' | 'info' | 'warn' | 'error'>;
 @Injectable()
 export class BatchProcessor {
   private batchSeq = 0;
+  private readonly deferLog = new Map<string, { lastAt: number; suppressed: number }>();
 
   constructor(
     private readonly settings: WorkerSettings,
@@ -210,7 +213,17 @@ export class BatchProcessor {
   private async defer(entries: DeliveredEntry[], reason: string | undefined, where: string, log: BatchLog): Promise<void> {
     if (entries.length === 0) return;
     this.metrics.failed += entries.length;
-    log.warn({ shard: where, entries: entries.length, reason }, 'transient storage failure; entries left pending for a later retry');
+    // During an outage every batch for the shard is deferred: one line per shard every few
+    // seconds (with the count since the last line) instead of one per batch.
+    const now = Date.now();
+    const state = this.deferLog.get(where) ?? { lastAt: 0, suppressed: 0 };
+    state.suppressed += entries.length;
+    if (now - state.lastAt >= DEFER_LOG_INTERVAL_MS) {
+      log.warn({ shard: where, entries: state.suppressed, reason }, 'transient storage failure; entries left pending for a later retry');
+      state.lastAt = now;
+      state.suppressed = 0;
+    }
+    this.deferLog.set(where, state);
     try {
       await this.group.recordTransientFailure(entries);
     } catch (err) {

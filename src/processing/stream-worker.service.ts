@@ -5,6 +5,7 @@ import { MongoShards, Shard } from '../mongo/mongo-shards';
 import { RedisConnections } from '../redis/redis-connections';
 import { DlqRepository } from '../dlq/dlq.repository';
 import { BatchOutcome, BatchProcessor, DeadLetter, PreparedEvent } from './batch-processor';
+import { EventWriter } from './storage/event-writer';
 import { describeError } from './storage/mongo-errors';
 import { backoffDelayMs, sleep } from './storage/retry-policy';
 import { ConsumerGroup, DeliveredEntry } from './stream/consumer-group';
@@ -61,6 +62,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly settings: WorkerSettings,
     private readonly group: ConsumerGroup,
     private readonly processor: BatchProcessor,
+    private readonly writer: EventWriter,
     private readonly shards: MongoShards,
     private readonly dlq: DlqRepository,
     private readonly connections: RedisConnections,
@@ -229,7 +231,8 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
       while (!this.stopping) {
         await this.waitForRoom();
         if (this.stopping) return;
-        const page = await this.group.claimIdlePage(ps, start, this.isHeld);
+        // While a shard is paused, our own given-up entries (mostly its) would only fail again.
+        const page = await this.group.claimIdlePage(ps, start, this.isHeld, !this.writer.anyShardPausing());
         if (page.entries.length > 0) {
           this.metrics.reclaimed += page.entries.length;
           const fromOthers = page.entries.filter((e) => e.deliveries > 1).length;

@@ -66,6 +66,12 @@ export class EventWriter {
     private readonly metrics: WorkerMetrics,
   ) {}
 
+  /** True while some shard is paused: retrying our own given-up entries can wait. */
+  anyShardPausing(): boolean {
+    for (const b of this.breakers.values()) if (b.isPausing) return true;
+    return false;
+  }
+
   breaker(shard: Shard): ShardBreaker {
     let b = this.breakers.get(shard.index);
     if (!b) {
@@ -88,6 +94,14 @@ export class EventWriter {
       result.deferReason = !db ? `${shard.name} is not connected` : `${shard.name} is paused after repeated failures`;
       return result;
     }
+    // The driver already saw this shard go away (Mongoose readyState 0): an attempt would only
+    // sit out server selection (5 s) while holding the batch. Only a probe may find it back.
+    if (gate === 'closed' && shard.connection.readyState === 0) {
+      breaker.failure();
+      result.deferred = all;
+      result.deferReason = `${shard.name} is disconnected`;
+      return result;
+    }
     const collection = db.collection<StoredEventDocument>(EVENTS_COLLECTION);
 
     // A probe is a single attempt: the shard just failed, do not sit in retries on it.
@@ -105,11 +119,13 @@ export class EventWriter {
       todo = r.transient;
       lastError = r.error;
       if (todo.length === 0 || attempt >= attempts) break;
+      // Another batch has meanwhile declared the shard down: stop retrying, keep entries pending.
+      if (gate === 'closed' && breaker.isOpen) break;
       this.metrics.retries += 1;
       await sleep(backoffDelayMs(attempt, this.settings.retryBaseMs, this.settings.retryCapMs));
     }
     if (todo.length > 0) {
-      breaker.failure();
+      if (gate === 'probe' || !breaker.isOpen) breaker.failure();
       result.deferred.push(...todo);
       result.deferReason = describeError(lastError).message;
     } else {

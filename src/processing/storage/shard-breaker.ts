@@ -47,4 +47,9 @@ export class ShardBreaker {
   get isOpen(): boolean {
     return this.openUntil !== 0;
   }
+
+  /** Open and not yet due for a probe: writes for this shard are pointless right now. */
+  get isPausing(): boolean {
+    return this.openUntil !== 0 && this.now() < this.openUntil;
+  }
 }

@@ -187,6 +187,7 @@ export class ConsumerGroup {
     { partition, stream }: PartitionStream,
     start: string,
     isHeld: (stream: string, id: string) => boolean,
+    includeOwn = true,
   ): Promise<ClaimPage> {
     const { group, consumer, claimIdleMs, ownRetryIdleMs, readCount } = this.settings;
     const minIdle = Math.min(ownRetryIdleMs, claimIdleMs);
@@ -200,7 +201,7 @@ export class ConsumerGroup {
     for (const [id, owner, idle, count] of rows) {
       deliveredBefore.set(id, Number(count));
       if (owner === consumer) {
-        if (!isHeld(stream, id)) own.push(id);
+        if (includeOwn && !isHeld(stream, id)) own.push(id);
       } else if (Number(idle) >= claimIdleMs) {
         foreign.push(id);
       }

@@ -1,0 +1,143 @@
+import type { PinoLogger } from 'nestjs-pino';
+import type { DlqDocument } from '../dlq/dlq-entry';
+import type { DlqRepository } from '../dlq/dlq.repository';
+import type { StoredEventDocument } from '../events/event.types';
+import { encodeStreamEntry } from '../events/stream-entry';
+import type { MongoShards, Shard } from '../mongo/mongo-shards';
+import type { ShardRouter } from '../mongo/shard-router';
+import { BatchProcessor, PreparedEvent } from './batch-processor';
+import type { RollupWriter } from './rollup-writer';
+import type { EventWriter, ShardWriteResult } from './storage/event-writer';
+import type { ConsumerGroup, DeliveredEntry } from './stream/consumer-group';
+import { WorkerMetrics } from './worker-metrics';
+import { WorkerSettings } from './worker-settings';
+
+const event = (id: string, userId = 'u1') => ({
+  eventId: id,
+  eventType: 'click',
+  userId,
+  sessionId: 's',
+  timestamp: '2024-01-01T00:00:00.000Z',
+  priority: 1,
+});
+
+let seq = 0;
+const entry = (fields: string[], deliveries = 1, transientFailures = 0): DeliveredEntry => ({
+  partition: 0,
+  stream: 'events_stream',
+  id: `1700000000000-${seq++}`,
+  fields,
+  deliveries,
+  transientFailures,
+});
+const good = (id: string, deliveries = 1, transient = 0) =>
+  entry(encodeStreamEntry({ event: event(id), apiKeyId: 'k', receivedAt: 1 }), deliveries, transient);
+
+describe('BatchProcessor', () => {
+  let settings: WorkerSettings;
+  let writeResult: ShardWriteResult;
+  let acked: string[];
+  let transient: string[];
+  let dlq: DlqDocument[];
+  let rolled: StoredEventDocument[];
+  let dlqFails: boolean;
+  let processor: BatchProcessor;
+  let metrics: WorkerMetrics;
+
+  beforeEach(() => {
+    settings = new WorkerSettings();
+    settings.maxDeliveries = 3;
+    settings.retryBaseMs = 1;
+    settings.maxRetries = 1;
+    acked = [];
+    transient = [];
+    dlq = [];
+    rolled = [];
+    dlqFails = false;
+    metrics = new WorkerMetrics();
+    const shard = { index: 2, name: 'mongo-shard-2' } as Shard;
+    const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+    processor = new BatchProcessor(
+      settings,
+      { indexFor: () => 2 } as unknown as ShardRouter,
+      { get: () => shard } as unknown as MongoShards,
+      { write: async () => writeResult } as unknown as EventWriter,
+      { apply: async (_s: Shard, docs: StoredEventDocument[]) => void rolled.push(...docs) } as RollupWriter,
+      {
+        upsert: async (docs: DlqDocument[]) => {
+          if (dlqFails) throw new Error('connect ECONNREFUSED');
+          dlq.push(...docs);
+        },
+      } as unknown as DlqRepository,
+      {
+        ack: async (es: DeliveredEntry[]) => void acked.push(...es.map((e) => e.id)),
+        recordTransientFailure: async (es: DeliveredEntry[]) => void transient.push(...es.map((e) => e.id)),
+      } as unknown as ConsumerGroup,
+      metrics,
+      { logger: { child: () => log } } as unknown as PinoLogger,
+    );
+  });
+
+  describe('prepare', () => {
+    it('routes a good entry to its shard', () => {
+      const p = processor.prepare(good('e1'));
+      expect(p).toMatchObject({ kind: 'event', shard: 2, doc: { _id: 'e1', userId: 'u1' } });
+    });
+
+    it('dead-letters unparseable entries with the reason', () => {
+      expect(processor.prepare(entry(['e', '{nope', 'k', '', 'r', '1']))).toMatchObject({ kind: 'dead', reason: 'unparseable', eventId: null });
+      expect(processor.prepare(entry(['x', 'y']))).toMatchObject({ kind: 'dead', reason: 'unparseable' });
+    });
+
+    it('dead-letters entries that parse but are not valid events', () => {
+      const bad = entry(encodeStreamEntry({ event: { ...event('e2'), timestamp: 'yesterday' }, apiKeyId: null, receivedAt: 1 }));
+      expect(processor.prepare(bad)).toMatchObject({ kind: 'dead', reason: 'invalid', eventId: 'e2', userId: 'u1' });
+    });
+
+    it('dead-letters an entry delivered more than MAX_DELIVERIES times', () => {
+      const p = processor.prepare(good('e3', 4));
+      expect(p).toMatchObject({ kind: 'dead', reason: 'max-deliveries', eventId: 'e3' });
+    });
+
+    it('does not count deliveries that ended in a transient failure (shard outage)', () => {
+      expect(processor.prepare(good('e4', 9, 7)).kind).toBe('event');
+      expect(processor.prepare(good('e5', 9, 5)).kind).toBe('dead');
+    });
+  });
+
+  describe('storeBatch', () => {
+    const items = (n: number) => Array.from({ length: n }, (_, i) => processor.prepare(good(`b${seq}-${i}`)) as PreparedEvent);
+
+    it('acks stored and duplicate entries, dead-letters refused ones, leaves deferred pending', async () => {
+      const batch = items(4);
+      writeResult = { inserted: [0], duplicates: [1], rejected: [{ index: 2, code: 2, reason: 'invalid value' }], deferred: [3], deferReason: 'down' };
+      const outcome = await processor.storeBatch(2, batch);
+      expect(outcome).toEqual({ stored: 1, duplicates: 1, dlq: 1, deferred: 1 });
+      expect(acked.sort()).toEqual([batch[0], batch[1], batch[2]].map((b) => b.entry.id).sort());
+      expect(transient).toEqual([batch[3].entry.id]);
+      expect(dlq).toHaveLength(1);
+      expect(dlq[0]).toMatchObject({ _id: `0:${batch[2].entry.id}`, reason: 'rejected', error: { message: 'invalid value', code: 2 }, eventId: batch[2].doc.eventId });
+      // Only the newly inserted document reaches the rollups.
+      expect(rolled.map((d) => d._id)).toEqual([batch[0].doc._id]);
+      expect(metrics.snapshot()).toMatchObject({ processed: 1, duplicates: 1, dlq: 1, failed: 1, acked: 3 });
+    });
+
+    it('stamps processedAt at write time', async () => {
+      const batch = items(1);
+      writeResult = { inserted: [0], duplicates: [], rejected: [], deferred: [] };
+      const before = Date.now();
+      await processor.storeBatch(2, batch);
+      expect(batch[0].doc.processedAt.getTime()).toBeGreaterThanOrEqual(before);
+    });
+
+    it('never acks a dead letter that could not be recorded', async () => {
+      dlqFails = true;
+      const dead = processor.prepare(entry(['garbage', 'x']));
+      if (dead.kind !== 'dead') throw new Error('expected dead');
+      const outcome = await processor.deadLetter([dead]);
+      expect(outcome).toEqual({ stored: 0, duplicates: 0, dlq: 0, deferred: 1 });
+      expect(acked).toEqual([]);
+      expect(transient).toEqual([dead.entry.id]);
+    });
+  });
+});

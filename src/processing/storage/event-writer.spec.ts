@@ -1,0 +1,167 @@
+import { BSON, MongoBulkWriteError, MongoNetworkError } from 'mongodb';
+import type { StoredEventDocument } from '../../events/event.types';
+import type { Shard } from '../../mongo/mongo-shards';
+import { WorkerMetrics } from '../worker-metrics';
+import { WorkerSettings } from '../worker-settings';
+import { EventWriter } from './event-writer';
+
+/**
+ * A collection that behaves like the events collection for insertMany(ordered: false): unique
+ * _id (11000 per duplicate), optional per-document refusals, and scripted whole-command failures.
+ */
+class FakeEvents {
+  readonly stored = new Map<string, StoredEventDocument>();
+  calls = 0;
+  /** Applied to the next calls in order: 'network' fails before writing, 'network-after' writes then fails. */
+  failures: Array<'network' | 'network-after' | 'bson'> = [];
+  refuse = new Set<string>();
+  /** _ids whose insert reports 11000 without the _id existing (another unique index). */
+  otherIndexClash = new Set<string>();
+
+  async insertMany(docs: StoredEventDocument[]): Promise<void> {
+    this.calls += 1;
+    const failure = this.failures.shift();
+    if (failure === 'network') throw new MongoNetworkError('connection closed');
+    if (failure === 'bson' && docs.some((d) => this.refuse.has(d._id))) throw new BSON.BSONError('key must not contain null bytes');
+    const writeErrors: Array<{ index: number; code: number; errmsg: string }> = [];
+    docs.forEach((d, index) => {
+      if (this.refuse.has(d._id)) writeErrors.push({ index, code: 2, errmsg: 'invalid value: nested arrays' });
+      else if (this.stored.has(d._id) || this.otherIndexClash.has(d._id)) writeErrors.push({ index, code: 11000, errmsg: 'E11000 duplicate key error' });
+      else this.stored.set(d._id, { ...d });
+    });
+    if (failure === 'network-after') throw new MongoNetworkError('connection reset after write');
+    if (writeErrors.length > 0) {
+      throw new MongoBulkWriteError({ message: writeErrors[0].errmsg, code: writeErrors[0].code, writeErrors }, {} as never);
+    }
+  }
+
+  find(filter: { _id: { $in: string[] } }) {
+    const rows = filter._id.$in.filter((id) => this.stored.has(id)).map((id) => ({ _id: id, processedAt: this.stored.get(id)!.processedAt }));
+    return { toArray: async () => rows };
+  }
+}
+
+const doc = (id: string, processedAt = new Date(5_000)): StoredEventDocument => ({
+  _id: id,
+  eventId: id,
+  eventType: 't',
+  userId: 'u',
+  sessionId: 's',
+  timestamp: new Date(0),
+  priority: 1,
+  receivedAt: new Date(0),
+  processedAt,
+  apiKeyId: null,
+});
+
+describe('EventWriter', () => {
+  let events: FakeEvents;
+  let shard: Shard;
+  let writer: EventWriter;
+  let metrics: WorkerMetrics;
+
+  beforeEach(() => {
+    events = new FakeEvents();
+    shard = { index: 1, name: 'mongo-shard-1', connection: { db: { collection: () => events } } } as unknown as Shard;
+    const settings = new WorkerSettings();
+    settings.retryBaseMs = 1;
+    settings.retryCapMs = 5;
+    settings.maxRetries = 2;
+    metrics = new WorkerMetrics();
+    writer = new EventWriter(settings, metrics);
+  });
+
+  it('writes a batch with one insertMany', async () => {
+    const r = await writer.write(shard, [doc('a'), doc('b')]);
+    expect(r).toEqual({ inserted: [0, 1], duplicates: [], rejected: [], deferred: [] });
+    expect(events.calls).toBe(1);
+  });
+
+  it('sorts a partly failing batch: new, duplicate, refused', async () => {
+    events.stored.set('dup', doc('dup', new Date(1)));
+    events.refuse.add('bad');
+    const r = await writer.write(shard, [doc('new'), doc('dup'), doc('bad')]);
+    expect(r.inserted).toEqual([0]);
+    expect(r.duplicates).toEqual([1]);
+    expect(r.rejected).toEqual([{ index: 2, code: 2, reason: 'invalid value: nested arrays' }]);
+    expect(r.deferred).toEqual([]);
+  });
+
+  it('a duplicate-key error whose _id is not stored is a refusal (another unique index)', async () => {
+    events.otherIndexClash.add('x');
+    const r = await writer.write(shard, [doc('x')]);
+    expect(r.duplicates).toEqual([]);
+    expect(r.rejected).toEqual([expect.objectContaining({ index: 0, code: 11000 })]);
+  });
+
+  it('retries a transient failure; a write whose answer was lost still counts as inserted', async () => {
+    events.failures = ['network-after'];
+    const r = await writer.write(shard, [doc('a'), doc('b')]);
+    // The first attempt wrote both and then lost the connection; the retry finds our own documents.
+    expect(r.inserted.sort()).toEqual([0, 1]);
+    expect(r.duplicates).toEqual([]);
+    expect(events.calls).toBe(2);
+    expect(metrics.retries).toBe(1);
+  });
+
+  it('a document written earlier by someone else stays a duplicate after a lost answer', async () => {
+    events.stored.set('old', doc('old', new Date(1)));
+    events.failures = ['network'];
+    const r = await writer.write(shard, [doc('old'), doc('new')]);
+    expect(r.duplicates).toEqual([0]);
+    expect(r.inserted).toEqual([1]);
+  });
+
+  it('defers after 1 + MAX_RETRIES attempts, then fails fast while the shard is paused', async () => {
+    events.failures = ['network', 'network', 'network'];
+    const r = await writer.write(shard, [doc('a')]);
+    expect(r.deferred).toEqual([0]);
+    expect(r.deferReason).toMatch(/connection closed/);
+    expect(events.calls).toBe(3);
+
+    const again = await writer.write(shard, [doc('b')]);
+    expect(again.deferred).toEqual([0]);
+    expect(again.deferReason).toMatch(/paused/);
+    expect(events.calls).toBe(3);
+    expect(events.stored.size).toBe(0);
+  });
+
+  it('after the pause a single probe goes through and closes the breaker', async () => {
+    events.failures = ['network', 'network', 'network'];
+    await writer.write(shard, [doc('a')]);
+    const b = writer.breaker(shard);
+    // Fast-forward past the pause.
+    (b as unknown as { openUntil: number }).openUntil = Date.now() - 1;
+    const probe = await writer.write(shard, [doc('a')]);
+    expect(probe.inserted).toEqual([0]);
+    expect(b.isOpen).toBe(false);
+  });
+
+  it('does not even try a shard the driver already saw disconnect (no 5 s server-selection stall)', async () => {
+    (shard.connection as unknown as { readyState: number }).readyState = 0;
+    const r = await writer.write(shard, [doc('a')]);
+    expect(r.deferred).toEqual([0]);
+    expect(r.deferReason).toMatch(/disconnected/);
+    expect(events.calls).toBe(0);
+    expect(writer.breaker(shard).isOpen).toBe(true);
+  });
+
+  it('stops retrying once another batch has declared the shard down', async () => {
+    events.failures = ['network', 'network', 'network'];
+    const first = writer.write(shard, [doc('a')]);
+    // While the first attempt's failure is being handled, another batch trips the breaker.
+    writer.breaker(shard).failure();
+    const r = await first;
+    expect(r.deferred).toEqual([0]);
+    expect(events.calls).toBe(1);
+  });
+
+  it('a batch that cannot be serialised is split to find the culprit', async () => {
+    events.refuse.add('poison');
+    events.failures = ['bson'];
+    const r = await writer.write(shard, [doc('a'), doc('poison'), doc('c')]);
+    expect(r.inserted.sort()).toEqual([0, 2]);
+    expect(r.rejected.map((x) => x.index)).toEqual([1]);
+    expect(r.deferred).toEqual([]);
+  });
+});
