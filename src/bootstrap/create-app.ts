@@ -6,6 +6,7 @@ import { AllExceptionsFilter } from '../common/http/all-exceptions.filter';
 import { createValidationPipe } from '../common/http/validation.pipe';
 import { AppConfig } from '../config/app-config';
 import { requestIdOf } from '../logging/logging.module';
+import { setupOpenApi } from '../openapi/openapi.setup';
 
 /** Largest accepted body: a batch of up to 1000 events (contract §4). Routes may set less. */
 export const MAX_BODY_BYTES = 5 * 1024 * 1024;
@@ -49,6 +50,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   // filter too, so every error leaves in the contract's envelope.
   app.useGlobalFilters(new AllExceptionsFilter());
   app.useGlobalPipes(createValidationPipe());
+  // OpenAPI document (/docs/json) and Swagger UI (/docs) for the API roles.
+  setupOpenApi(app, config);
   return app;
 }
 

@@ -12,6 +12,7 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
   '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
 };
 
 interface StaticFile {
@@ -23,8 +24,8 @@ interface StaticFile {
 export interface StaticMountOptions {
   /** URL prefix with a trailing slash, e.g. `/dashboard/`. */
   prefix: string;
-  /** Files to serve: URL path below the prefix → absolute file path. */
-  files: Map<string, string>;
+  /** Files to serve: URL path below the prefix → absolute file path, or the content itself. */
+  files: Map<string, string | Buffer>;
   /** Headers added to every answer (e.g. a Content-Security-Policy). */
   headers?: Record<string, string>;
 }
@@ -58,9 +59,9 @@ export function mountStaticFiles(fastify: FastifyInstance, options: StaticMountO
   const load = (rel: string): StaticFile | undefined => {
     const hit = cache.get(rel);
     if (hit) return hit;
-    const abs = options.files.get(rel);
-    if (!abs) return undefined;
-    const body = readFileSync(abs);
+    const source = options.files.get(rel);
+    if (source === undefined) return undefined;
+    const body = Buffer.isBuffer(source) ? source : readFileSync(source);
     const file = {
       body,
       type: TYPES[path.extname(rel)] ?? 'application/octet-stream',
