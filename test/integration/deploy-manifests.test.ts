@@ -9,6 +9,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { parse, parseAllDocuments } from 'yaml';
+import { PATH_METADATA } from '@nestjs/common/constants';
+import { getMetadataStorage } from 'class-validator';
+import { AppConfig, loadAppConfig } from '../../src/config/app-config';
+import { HealthController } from '../../src/health/health.controller';
+import { PrometheusController } from '../../src/metrics/prometheus.controller';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const read = (rel: string): string => fs.readFileSync(path.join(ROOT, rel), 'utf8');
@@ -559,6 +564,14 @@ describe('deployment files', () => {
       expect(root).toContain('proxy_pass http://');
     });
 
+    it('refuses /metrics at the edge (it is unauthenticated; Prometheus scrapes it inside the network)', () => {
+      const block = nginxBlock(nginxConf, /location\s*=\s*\/metrics/);
+      expect(block).toBeDefined();
+      const d = topLevelDirectives(block!).map((x) => x.join(' '));
+      expect(d.some((x) => /^return 40[34] /.test(x))).toBe(true);
+      expect(d.some((x) => x.startsWith('proxy_pass'))).toBe(false);
+    });
+
     it('client_max_body_size allows 5 MiB batches', () => {
       const sizes = [...nginxConf.matchAll(/client_max_body_size\s+(\S+);/g)].map((m) => nginxSizeBytes(m[1]));
       expect(sizes.length).toBeGreaterThan(0);
@@ -626,6 +639,91 @@ describe('deployment files', () => {
       for (const p of ['node_modules', 'dist', '.env', 'src/generated']) expect(lines).toContain(p);
       for (const p of ['prisma', 'scripts', 'src', 'package.json', 'package-lock.json']) expect(lines).not.toContain(p);
     });
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// The application's own schema and routes (src/config/app-config.ts, the controllers)
+// ------------------------------------------------------------------------------------------------
+/** Every variable AppConfig validates (class-validator metadata: the schema itself). */
+const CONFIG_KEYS = new Set(getMetadataStorage().getTargetValidationMetadatas(AppConfig, '', true, false).map((m) => m.propertyName));
+
+/** Paths of a controller's routes, from Nest's route metadata. */
+function routePaths(controller: Function): string[] {
+  const base = String([Reflect.getMetadata(PATH_METADATA, controller) ?? ''].flat()[0]);
+  return Object.getOwnPropertyNames(controller.prototype)
+    .filter((name) => name !== 'constructor')
+    .map((name) => Reflect.getMetadata(PATH_METADATA, controller.prototype[name]) as string | undefined)
+    .filter((p): p is string => p !== undefined)
+    .map((p) => `/${base}/${p}`.replace(/\/+/g, '/').replace(/(.)\/$/, '$1'));
+}
+
+/** Compose's `${VAR:-default}` / `${VAR:?message}` with the default, or `value` for required ones. */
+function substitute(v: string, required: Record<string, string>): string {
+  return v.replace(/\$\{([A-Z0-9_]+)(?::-([^}]*)|:\?[^}]*)?\}/g, (_m, name: string, def?: string) => def ?? required[name] ?? '');
+}
+
+const REAL_SECRET = { JWT_SECRET: 'x'.repeat(40) };
+
+describe('deployment files against the application schema and routes', () => {
+  it('the schema is read from AppConfig', () => {
+    for (const k of ['ROLE', 'PORT', 'HEALTH_PORT', 'REDIS_URL', 'DATABASE_URL', 'JWT_SECRET', 'STREAM_KEY', 'MAX_DELIVERIES']) expect(CONFIG_KEYS).toContain(k);
+  });
+
+  it('.env.example documents exactly the variables of the config schema', () => {
+    expect([...ENV_NAMES].filter((n) => !CONFIG_KEYS.has(n))).toEqual([]);
+    expect([...CONFIG_KEYS].filter((n) => !ENV_NAMES.has(n))).toEqual([]);
+  });
+
+  it('every variable set by compose, the ConfigMap, the Secret example and the pod specs is in the config schema', () => {
+    const set = new Map<string, string[]>();
+    const add = (where: string, names: string[]) => names.forEach((n) => set.set(n, [...(set.get(n) ?? []), where]));
+    for (const name of ['api', 'worker', 'migrate']) add(`compose ${name}`, Object.keys(serviceEnv(name)));
+    add('ConfigMap', Object.keys(configMap!.data ?? {}));
+    add('Secret example', Object.keys({ ...(secretExample!.stringData ?? {}), ...(secretExample!.data ?? {}) }));
+    for (const { owner, spec } of podSpecs()) for (const c of spec.containers) add(owner, (c.env ?? []).map((e: Obj) => e.name));
+    const unknown = [...set].filter(([n]) => !CONFIG_KEYS.has(n)).map(([n, where]) => `${n} (${where.join(', ')})`);
+    expect(unknown).toEqual([]);
+  });
+
+  it.each(['api', 'worker'])('the k8s %s container environment passes the config validation (with a real secret)', (which) => {
+    const d = which === 'api' ? apiDeployment! : workerDeployment!;
+    const c = d.spec.template.spec.containers[0];
+    const env: Record<string, string> = {
+      ...configMap!.data,
+      ...secretExample!.stringData,
+      ...REAL_SECRET,
+      ...Object.fromEntries((c.env ?? []).filter((e: Obj) => 'value' in e).map((e: Obj) => [e.name, String(e.value)])),
+    };
+    const config = loadAppConfig(env);
+    expect(config.ROLE).toBe(which);
+    expect(config.NODE_ENV).toBe('production');
+  });
+
+  // (migrate runs scripts/db-migrate.js, which reads DATABASE_URL only, not the app config.)
+  it.each(['api', 'worker'])('the compose %s environment passes the config validation', (name) => {
+    const env = Object.fromEntries(Object.entries(serviceEnv(name)).map(([k, v]) => [k, substitute(v, REAL_SECRET)]));
+    expect(loadAppConfig(env).ROLE).toBe(name);
+  });
+
+  it('probes, health checks and scrape annotations point at routes the application serves', () => {
+    const health = routePaths(HealthController);
+    const metrics = routePaths(PrometheusController);
+    expect(health).toEqual(expect.arrayContaining(['/api/live', '/api/ready', '/api/health']));
+    expect(metrics).toEqual(['/metrics']);
+    for (const d of deployments) {
+      const c = d.spec.template.spec.containers[0];
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+        if (c[probe]) expect({ d: d.metadata.name, probe, path: health.includes(c[probe].httpGet.path) }).toEqual({ d: d.metadata.name, probe, path: true });
+      }
+      const ann = d.spec.template.metadata.annotations ?? {};
+      expect(metrics).toContain(ann['prometheus.io/path']);
+      expect((c.ports ?? []).map((p: Obj) => String(p.containerPort))).toContain(ann['prometheus.io/port']);
+    }
+    for (const name of ['api', 'worker']) {
+      const url = commandOf({ command: services[name].healthcheck.test }).join(' ').match(/http:\/\/127\.0\.0\.1:\d+(\/[^'"]+)/)?.[1];
+      expect(health).toContain(url);
+    }
   });
 });
 
