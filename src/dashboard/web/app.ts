@@ -145,6 +145,7 @@ async function start(): Promise<void> {
       { label: 'process/s', stroke: '#16a34a' },
     ],
     'events/s',
+    LIVE_WINDOW,
   );
   state.overTimeChart ??= new TimeChart($('over-time-chart'), [{ label: 'events', stroke: '#7a5af8', fill: 'rgba(122,90,248,0.12)' }], 'events');
 
