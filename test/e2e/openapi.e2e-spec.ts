@@ -25,7 +25,7 @@ describe('OpenAPI document (/docs/json) and Swagger UI (/docs)', () => {
     app = await createApp(loadAppConfig(testEnv({ redisDb: REDIS_DB, overrides: { ROLE: 'all' } })));
     const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
     fastify.addHook('onRoute', (route: RouteOptions) => {
-      for (const method of [route.method].flat()) registered.push({ method: String(method).toLowerCase(), path: route.url ?? route.path ?? '' });
+      for (const method of [route.method].flat()) registered.push({ method: String(method).toLowerCase(), path: route.url });
     });
     await app.init();
     await fastify.ready();

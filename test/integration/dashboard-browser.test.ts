@@ -22,6 +22,11 @@ const execFileAsync = promisify(execFile);
 
 jest.setTimeout(180_000);
 
+// Functions given to page.evaluate / waitForFunction run in the page; these are its globals (the
+// test project compiles without DOM types).
+declare const document: any;
+declare const sessionStorage: any;
+
 describe('dashboard in headless Chromium', () => {
   const run = uniqueSuffix();
   const email = `dash-${run}@example.test`;
@@ -137,8 +142,8 @@ describe('dashboard in headless Chromium', () => {
     // The analytics tables pick the events up once the worker has stored them (10 s answer cache).
     await page.waitForFunction(
       () => {
-        const rows = [...document.querySelectorAll('#events-by-type tbody tr')].map((tr) => tr.textContent ?? '');
-        return rows.some((r) => r.includes('browser.click')) && rows.some((r) => r.includes('browser.view'));
+        const rows = [...document.querySelectorAll('#events-by-type tbody tr')].map((tr: any) => String(tr.textContent ?? ''));
+        return rows.some((r: string) => r.includes('browser.click')) && rows.some((r: string) => r.includes('browser.view'));
       },
       undefined,
       { timeout: 60_000 },
