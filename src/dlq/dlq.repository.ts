@@ -27,7 +27,9 @@ export class DlqRepository {
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.collection().createIndexes([{ key: { firstSeenAt: -1, _id: -1 } }, { key: { eventId: 1 } }]);
+    // One at a time: FerretDB v1.24 panics on a createIndexes of several existing indexes.
+    await this.collection().createIndex({ firstSeenAt: -1, _id: -1 });
+    await this.collection().createIndex({ eventId: 1 });
   }
 
   /** Inserts or refreshes entries (keeps firstSeenAt of an existing one). */

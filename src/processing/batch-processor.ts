@@ -103,7 +103,7 @@ export class BatchProcessor {
   }
 
   /** Writes one shard's batch, feeds the rollups, acks, dead-letters the refused documents. */
-  async storeBatch(shardIndex: number, items: PreparedEvent[]): Promise<BatchOutcome> {
+  async storeBatch(shardIndex: number, items: PreparedEvent[], onWritten?: () => void): Promise<BatchOutcome> {
     const log = this.batchLogger();
     const started = performance.now();
     const shard = this.shards.get(shardIndex);
@@ -113,8 +113,12 @@ export class BatchProcessor {
       return item.doc;
     });
     const result = await this.writer.write(shard, docs);
+    const written = performance.now();
+    // The shard is free for the next batch; rollups and acks of this one overlap with it.
+    onWritten?.();
 
     if (result.inserted.length > 0) await this.applyRollups(shardIndex, result.inserted.map((i) => docs[i]), log);
+    const rolledUp = performance.now();
 
     const done = [...result.inserted, ...result.duplicates].map((i) => items[i].entry);
     const rejected: DeadLetter[] = result.rejected.map((r) => {
@@ -136,7 +140,17 @@ export class BatchProcessor {
     this.metrics.batchLatency.observe(ms);
     this.shardLatency?.observe(shard.name, ms / 1000);
     log.debug(
-      { shard: shard.name, size: items.length, inserted: result.inserted.length, duplicates: result.duplicates.length, rejected: rejected.length, deferred: deferred.length, ms: Math.round(ms) },
+      {
+        shard: shard.name,
+        size: items.length,
+        inserted: result.inserted.length,
+        duplicates: result.duplicates.length,
+        rejected: rejected.length,
+        deferred: deferred.length,
+        ms: Math.round(ms),
+        writeMs: Math.round(written - started),
+        rollupMs: Math.round(rolledUp - written),
+      },
       'batch written',
     );
     return {

@@ -15,6 +15,10 @@ import { WorkerSettings } from './worker-settings';
 interface ShardBuffer {
   items: PreparedEvent[];
   timer?: NodeJS.Timeout;
+  /** Writes to this shard in progress (insertMany not yet answered). */
+  writing: number;
+  /** The oldest buffered event has waited BATCH_TIMEOUT_MS: write as soon as a slot frees. */
+  due: boolean;
 }
 
 /** Indexes every shard's events collection needs (analytics reads by time/type and per user). */
@@ -103,8 +107,14 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     this.loopTimers.clear();
     await this.unblockReader();
     await raceDeadline(this.readLoopDone, Math.min(deadline, Date.now() + this.settings.blockMs + 500));
-    this.flushAll();
-    await raceDeadline(Promise.all([...this.inflight, ...this.loopRuns]), deadline);
+    // Write everything buffered; a shard's next batch starts when its current write returns,
+    // so keep going until nothing is buffered or in flight (or the budget is spent).
+    while (Date.now() < deadline) {
+      this.flushAll();
+      if (this.inflight.size === 0 && this.bufferedCount() === 0) break;
+      await raceDeadline(this.inflight.size > 0 ? Promise.race(this.inflight) : sleep(10), deadline);
+    }
+    await raceDeadline(Promise.all(this.loopRuns), deadline);
     const left = this.held.size;
     this.logger.log({ leftPending: left, ...this.metrics.snapshot(), batchLatencyMs: undefined }, 'stream worker stopped');
   }
@@ -147,17 +157,10 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
         this.deadBuffer.push(prepared);
         continue;
       }
-      let buf = this.shardBuffers.get(prepared.shard);
-      if (!buf) {
-        buf = { items: [] };
-        this.shardBuffers.set(prepared.shard, buf);
-      }
+      const buf = this.bufferOf(prepared.shard);
       buf.items.push(prepared);
       if (buf.items.length >= this.settings.batchSize) this.flushShard(prepared.shard, false);
-      else if (!buf.timer && !this.stopping) {
-        const shard = prepared.shard;
-        buf.timer = setTimeout(() => this.flushShard(shard, true), this.settings.batchTimeoutMs);
-      }
+      else this.armTimer(prepared.shard, buf);
     }
     this.metrics.held = this.held.size;
     if (this.deadBuffer.length > 0) {
@@ -167,16 +170,58 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     }
   }
 
-  private flushShard(shard: number, all: boolean): void {
-    const buf = this.shardBuffers.get(shard);
-    if (!buf) return;
-    if (buf.timer) clearTimeout(buf.timer);
-    buf.timer = undefined;
-    while (buf.items.length >= this.settings.batchSize || (all && buf.items.length > 0)) {
-      const batch = buf.items.splice(0, this.settings.batchSize);
-      this.track(batch.map((b) => b.entry), () => this.processor.storeBatch(shard, batch));
+  private bufferOf(shard: number): ShardBuffer {
+    let buf = this.shardBuffers.get(shard);
+    if (!buf) {
+      buf = { items: [], writing: 0, due: false };
+      this.shardBuffers.set(shard, buf);
     }
-    if (buf.items.length > 0 && !this.stopping) buf.timer = setTimeout(() => this.flushShard(shard, true), this.settings.batchTimeoutMs);
+    return buf;
+  }
+
+  /** BATCH_TIMEOUT_MS after the first event entered an empty buffer, that buffer is due. */
+  private armTimer(shard: number, buf: ShardBuffer): void {
+    if (buf.timer || buf.items.length === 0 || this.stopping) return;
+    buf.timer = setTimeout(() => {
+      buf.timer = undefined;
+      this.flushShard(shard, true);
+    }, this.settings.batchTimeoutMs);
+  }
+
+  /**
+   * Starts writes for a shard: full batches, or whatever is buffered when it is due. At most
+   * maxWritesPerShard writes per shard at a time — concurrent inserts into one FerretDB shard
+   * are slower than sequential ones — and the next batch fills while the current one is written.
+   */
+  private flushShard(shard: number, due: boolean): void {
+    const buf = this.bufferOf(shard);
+    if (due) buf.due = true;
+    while (buf.writing < this.settings.maxWritesPerShard && (buf.items.length >= this.settings.batchSize || (buf.due && buf.items.length > 0))) {
+      const batch = buf.items.splice(0, this.settings.batchSize);
+      buf.due = false;
+      if (buf.timer) clearTimeout(buf.timer);
+      buf.timer = undefined;
+      buf.writing += 1;
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        buf.writing -= 1;
+        this.flushShard(shard, false);
+      };
+      this.track(
+        batch.map((b) => b.entry),
+        () => this.processor.storeBatch(shard, batch, release).finally(release),
+      );
+    }
+    if (buf.items.length === 0) buf.due = false;
+    this.armTimer(shard, buf);
+  }
+
+  private bufferedCount(): number {
+    let n = this.deadBuffer.length;
+    for (const buf of this.shardBuffers.values()) n += buf.items.length;
+    return n;
   }
 
   private flushAll(): void {
@@ -208,8 +253,12 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     this.inflight.add(p);
   }
 
+  /**
+   * Entries this process may hold (read, not yet finished): per shard one batch being written,
+   * one being finished (rollups, ack) and one filling, plus a read's worth.
+   */
   private get heldLimit(): number {
-    return this.settings.batchSize * (this.shards.count * 2) + this.settings.readCount;
+    return this.settings.batchSize * this.shards.count * (this.settings.maxWritesPerShard + 2) + this.settings.readCount * this.group.streams.length;
   }
 
   private async waitForRoom(): Promise<void> {
@@ -349,7 +398,9 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private async ensureShardIndexes(shard: Shard): Promise<void> {
     const db = shard.connection.db;
     if (!db) throw new Error(`${shard.name} is not connected`);
-    await db.collection(EVENTS_COLLECTION).createIndexes(EVENT_INDEXES.map((i) => ({ key: { ...i.key }, name: i.name })));
+    // One createIndex per index: FerretDB v1.24 panics (and drops the connection) on a
+    // createIndexes listing two or more indexes that already exist, i.e. on every restart.
+    for (const i of EVENT_INDEXES) await db.collection(EVENTS_COLLECTION).createIndex({ ...i.key }, { name: i.name });
   }
 }
 
