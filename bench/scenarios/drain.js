@@ -1,0 +1,142 @@
+'use strict';
+// Worker drain (issues 5 and 6): the stream is pre-filled with the product's ingest script
+// (same Lua path as the API, see lib/direct-ingest.js) while the worker processes are already
+// started and frozen (SIGSTOP) — so boot time is not measured — then continued (SIGCONT) and
+// timed until the consumer group has everything acked. 1, 2 and 3 workers with rollups, and 1
+// worker with the rollup write stubbed out (bench/support/preload-no-rollups.js). Each drain
+// starts from an empty Redis DB and empty events collections, and ends with a check that the
+// stored documents equal the accepted events.
+const { createDirectIngest } = require('../lib/direct-ingest');
+const { progress, fmt } = require('../lib/log');
+const { rssMb, stop } = require('../lib/procs');
+const { ratio } = require('../lib/stats');
+const { streamProgress } = require('../lib/stream');
+const { BENCH_REDIS_DB } = require('../lib/env');
+const { workerLogIssues } = require('../lib/worker-logs');
+
+const S = 'drain';
+const GROUP = 'event-processors';
+const DESIGN_RATE_PER_WORKER = 2_000;
+
+async function drainOnce(ctx, { workers, preload, label, events }) {
+  const { env, gen } = ctx;
+  await env.flushRedis();
+  await env.dropEvents();
+  progress(S, `${label}: starting ${workers} worker process(es)`);
+  const procs = await Promise.all(
+    Array.from({ length: workers }, (_, i) => env.startWorker({ name: `worker-${label.replace(/[^a-z0-9]+/gi, '-')}-${i + 1}`, preload })),
+  );
+  for (const p of procs) p.child.kill('SIGSTOP');
+
+  const direct = await createDirectIngest(env);
+  let fill;
+  try {
+    fill = await direct.fill({ gen, total: events, batchSize: 100, concurrency: 16 });
+  } finally {
+    await direct.close();
+  }
+  const before = await streamProgress(env.redis, env.streamKey, GROUP);
+  const expected = before.length;
+  if (!before.group) throw new Error(`${label}: the consumer group is missing after the fill (was Redis DB ${BENCH_REDIS_DB} flushed by someone else?)`);
+  progress(S, `${label}: stream pre-filled with ${fmt(expected)} entries (${fmt(fill.events / fill.seconds)} events/s through the ingest script); continuing the workers`);
+
+  const started = performance.now();
+  for (const p of procs) p.child.kill('SIGCONT');
+  let state;
+  let lastPrint = started;
+  for (;;) {
+    state = await streamProgress(env.redis, env.streamKey, GROUP);
+    if (state.lastGenerated !== before.lastGenerated) {
+      throw new Error(`${label}: the stream changed under the bench (last id ${before.lastGenerated} → ${state.lastGenerated}); is another process using Redis DB ${BENCH_REDIS_DB}?`);
+    }
+    if (state.drained) break;
+    const now = performance.now();
+    if (now - lastPrint >= 2000) {
+      lastPrint = now;
+      const acked = state.acked ?? 0;
+      progress(S, `${label}: ${fmt(acked)}/${fmt(expected)} acked, ${fmt((acked * 1000) / (now - started))} docs/s`);
+    }
+    if (now - started > 30 * 60_000) throw new Error(`${label}: not drained after 30 minutes (${JSON.stringify(state)})`);
+    for (const p of procs) if (p.child.exitCode !== null) throw new Error(`${p.name} exited during the drain (see ${p.logPath})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const rss = procs.map((p) => rssMb(p.pid));
+  await Promise.all(procs.map((p) => stop(p)));
+  const stored = await env.countEvents();
+  const issues = workerLogIssues(procs.map((p) => p.logPath));
+  if (issues.total > 0) progress(S, `${label}: worker logs report ${JSON.stringify(issues.counts)}`);
+  if (stored !== expected) progress(S, `WARNING ${label}: ${fmt(stored)} documents stored for ${fmt(expected)} accepted events`);
+  const result = { workers, events: fill.events, accepted: expected, stored, seconds, docsPerSecond: expected / seconds, workerRssMb: rss, workerLogIssues: issues.counts };
+  progress(S, `${label}: drained ${fmt(expected)} in ${seconds.toFixed(1)} s = ${fmt(result.docsPerSecond)} docs/s`);
+  return result;
+}
+
+async function run(ctx) {
+  const { plan, report } = ctx;
+  const runs = {};
+  for (const n of plan.workerCounts) {
+    runs[`w${n}`] = await drainOnce(ctx, { workers: n, label: `${n} worker${n > 1 ? 's' : ''}`, events: plan.drainEvents });
+  }
+  runs.w1NoRollups = await drainOnce(ctx, { workers: 1, preload: 'preload-no-rollups.js', label: '1 worker without rollups', events: plan.drainEvents });
+  await ctx.env.flushRedis();
+  await ctx.env.dropEvents();
+
+  const raw = ctx.results.storageRaw;
+  const w1 = runs.w1.docsPerSecond;
+  ctx.results.drainW1 = w1;
+  report.figure({
+    id: 'drain.w1.docs_per_s',
+    scenario: S,
+    name: 'worker drain, 1 process',
+    value: w1,
+    unit: 'docs/s',
+    ...(raw ? { baseline: { name: 'raw insertMany', value: raw }, ratio: ratio(w1, raw) } : {}),
+    target: { op: '>=', value: 0.8, on: 'ratio', source: 'issue 5' },
+    ...(raw ? {} : { judge: false, note: 'storage scenario not run: no baseline' }),
+  });
+  for (const n of plan.workerCounts.filter((k) => k > 1)) {
+    const r = runs[`w${n}`].docsPerSecond;
+    report.figure({
+      id: `drain.w${n}.docs_per_s`,
+      scenario: S,
+      name: `worker drain, ${n} processes`,
+      value: r,
+      unit: 'docs/s',
+      baseline: { name: '1 worker', value: w1 },
+      ratio: ratio(r, w1),
+      ...(raw ? { note: `${ratio(r, raw)} of raw insertMany` } : {}),
+    });
+  }
+  report.figure({
+    id: 'drain.w1.vs_design',
+    scenario: S,
+    name: 'worker drain, 1 process vs original design plan',
+    value: w1,
+    unit: 'docs/s',
+    baseline: { name: 'design: 2,000 events/s per worker', value: DESIGN_RATE_PER_WORKER },
+    ratio: ratio(w1, DESIGN_RATE_PER_WORKER),
+  });
+  report.figure({
+    id: 'drain.rollup_cost',
+    scenario: S,
+    name: 'worker drain, 1 process, with rollups vs without',
+    value: w1,
+    unit: 'docs/s',
+    baseline: { name: 'rollup write stubbed out', value: runs.w1NoRollups.docsPerSecond },
+    ratio: ratio(w1, runs.w1NoRollups.docsPerSecond),
+    target: { op: '>=', value: 0.8, on: 'ratio', source: 'issue 6' },
+  });
+  const lost = Object.values(runs).reduce((n, r) => n + Math.abs(r.accepted - r.stored), 0);
+  report.figure({
+    id: 'drain.stored_minus_accepted',
+    scenario: S,
+    name: 'all drains: |stored − accepted| documents',
+    value: lost,
+    unit: 'docs',
+    target: { op: '<=', value: 0, unit: 'docs', source: 'the 202 promise (contract §4)' },
+  });
+  report.detail(S, { group: GROUP, runs });
+}
+
+module.exports = { run, name: S, drainOnce };
