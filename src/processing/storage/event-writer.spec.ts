@@ -31,7 +31,7 @@ class FakeEvents {
     });
     if (failure === 'network-after') throw new MongoNetworkError('connection reset after write');
     if (writeErrors.length > 0) {
-      throw new MongoBulkWriteError({ message: writeErrors[0].errmsg, code: writeErrors[0].code, writeErrors }, {} as never);
+      throw new MongoBulkWriteError({ message: writeErrors[0].errmsg, code: writeErrors[0].code, writeErrors: writeErrors as never }, {} as never);
     }
   }
 
