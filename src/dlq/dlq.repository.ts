@@ -63,10 +63,15 @@ export class DlqRepository {
     return this.collection().find({ _id: { $in: ids } }).toArray();
   }
 
-  /** Ascending by _id, for walking the whole queue while deleting from it. */
-  async pageAfter(afterId: string | undefined, limit: number): Promise<DlqDocument[]> {
+  /**
+   * Ascending by _id, for walking the whole queue while deleting from it; only entries first
+   * seen up to `seenUpTo`, so entries that fail again during the walk are not picked up again.
+   */
+  async pageAfter(afterId: string | undefined, limit: number, seenUpTo: Date): Promise<DlqDocument[]> {
+    const filter: Filter<DlqDocument> = { firstSeenAt: { $lte: seenUpTo } };
+    if (afterId !== undefined) filter._id = { $gt: afterId };
     return this.collection()
-      .find(afterId === undefined ? {} : { _id: { $gt: afterId } })
+      .find(filter)
       .sort({ _id: 1 })
       .limit(limit)
       .toArray();

@@ -87,8 +87,9 @@ export class DlqService {
       await this.replayDocs(docs, result);
     } else {
       let after: string | undefined;
+      const startedAt = new Date();
       for (let budget = REPLAY_ALL_LIMIT; budget > 0; ) {
-        const page = await this.repo.pageAfter(after, Math.min(PAGE, budget));
+        const page = await this.repo.pageAfter(after, Math.min(PAGE, budget), startedAt);
         if (page.length === 0) break;
         await this.replayDocs(page, result);
         after = page[page.length - 1]._id;

@@ -190,8 +190,8 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   /**
    * Starts writes for a shard: full batches, or whatever is buffered when it is due. At most
-   * maxWritesPerShard writes per shard at a time — concurrent inserts into one FerretDB shard
-   * are slower than sequential ones — and the next batch fills while the current one is written.
+   * maxWritesPerShard writes per shard at a time (more only adds contention in the shard);
+   * the next batch fills while the current ones are written.
    */
   private flushShard(shard: number, due: boolean): void {
     const buf = this.bufferOf(shard);
@@ -254,7 +254,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   /**
-   * Entries this process may hold (read, not yet finished): per shard one batch being written,
+   * Entries this process may hold (read, not yet finished): per shard the batches being written,
    * one being finished (rollups, ack) and one filling, plus a read's worth.
    */
   private get heldLimit(): number {
