@@ -13,7 +13,8 @@ npx tsc -p test/tsconfig.json
 # Integration and e2e tests share real services and spawn processes: one file at a time.
 mkdir -p .local
 status=0
-npx jest --runInBand --json --outputFile=.local/jest-results.json "$@" || status=$?
+# --forceExit: a library timer left behind by one suite must not hang CI after the results are in.
+npx jest --runInBand --forceExit --json --outputFile=.local/jest-results.json "$@" || status=$?
 # One plain closing line that CI tools read: "jest: N passed, N failed, N skipped".
 node -e '
   const r = JSON.parse(require("fs").readFileSync(".local/jest-results.json", "utf8"));
