@@ -91,5 +91,7 @@ describe('processing: a shard outage delays, never dead-letters', () => {
     expect(metrics.failed).toBeGreaterThan(0);
     expect(metrics.reclaimed).toBeGreaterThan(0);
     expect(metrics.processed).toBe(sent.length);
+    // The transient-failure counts are forgotten once their entries are acked (or trimmed).
+    await waitFor(async () => (await redis.hlen(`${env.STREAM_KEY}:transient-failures`)) === 0, 15_000);
   });
 });
