@@ -94,6 +94,7 @@ return removed
 export class ConsumerGroup {
   readonly streams: PartitionStream[];
   private readonly partitionOf = new Map<string, number>();
+  private readonly lastForgetMinId = new Map<number, string>();
 
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
@@ -243,8 +244,13 @@ export class ConsumerGroup {
    * for them (another consumer acked without knowing the count) are dropped.
    */
   private async forgetTransientBelow(partition: number, minId: string): Promise<void> {
+    // Nothing new can be below an unchanged trim point (during an outage the hash is large).
+    if (this.lastForgetMinId.get(partition) === minId) return;
     const key = this.keys.workerTransientFailures(partition);
-    if ((await this.redis.hlen(key)) === 0) return;
+    if ((await this.redis.hlen(key)) === 0) {
+      this.lastForgetMinId.set(partition, minId);
+      return;
+    }
     let cursor = '0';
     do {
       const [nextCursor, flat] = await this.redis.hscan(key, cursor, 'COUNT', 500);
@@ -253,6 +259,7 @@ export class ConsumerGroup {
       for (let i = 0; i < flat.length; i += 2) if (compareStreamIds(flat[i], minId) < 0) stale.push(flat[i]);
       if (stale.length > 0) await this.redis.hdel(key, ...stale);
     } while (cursor !== '0');
+    this.lastForgetMinId.set(partition, minId);
   }
 
   /** Removes long-gone consumers that hold no entries; returns how many. */
