@@ -128,6 +128,12 @@ async function main() {
       row = { scenario: s.name, sent: 0, accepted: 0, stored: 0, dlq: 0, lost: 0, duplicated: 0, fiveXX: 0, pass: false, failures: [`scenario crashed: ${err.stack || err.message}`], details: {} };
     }
     await killAll();
+    if (!values.keep) {
+      // Dedup keys, rollups (kept for up to 402 days) and caches of the scenario: gone with it.
+      const r2 = new Redis(redisUrl);
+      await r2.flushdb().catch(() => undefined);
+      r2.disconnect();
+    }
     row.id = s.id;
     row.seconds = (Date.now() - t) / 1000;
     rows.push(row);

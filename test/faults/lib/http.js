@@ -56,7 +56,12 @@ function request({ port, method = 'GET', path, headers = {}, body, timeoutMs = 1
     const timer = setTimeout(() => {
       req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' }));
     }, timeoutMs);
-    req.on('error', (err) => done({ error: err.code || err.message }));
+    req.on('error', (err) => {
+      // A server may answer (413) and close before the client has sent a large body: the write
+      // then fails with EPIPE/ECONNRESET although the answer is on its way. Give it a moment.
+      if (err.code === 'EPIPE' || err.code === 'ECONNRESET') setTimeout(() => done({ error: err.code }), 300);
+      else done({ error: err.code || err.message });
+    });
     if (payload) req.end(payload);
     else req.end();
   });
