@@ -7,6 +7,7 @@ import { createValidationPipe } from '../common/http/validation.pipe';
 import { AppConfig } from '../config/app-config';
 import { requestIdOf } from '../logging/logging.module';
 import { setupOpenApi } from '../openapi/openapi.setup';
+import { clientErrorHandler, frameworkErrorHandler } from './transport-errors';
 
 /** Largest accepted body: a batch of up to 1000 events (contract §4). Routes may set less. */
 export const MAX_BODY_BYTES = 5 * 1024 * 1024;
@@ -24,6 +25,13 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     // never merged into an object.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // While closing, keep serving in-flight keep-alive requests normally (our clients are still
+    // open until HTTP has drained) instead of Fastify's bare 503 outside the envelope.
+    return503OnClosing: false,
+    // A request without Host gets our 400 in the envelope (onRequest below) instead of Node's empty 400.
+    http: { requireHostHeader: false },
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
   });
   const app = await NestFactory.create<NestFastifyApplication>(appModuleFor(config), adapter, {
     bufferLogs: true,
@@ -43,6 +51,11 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   });
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
+    // HTTP/1.1 requires Host (RFC 9112 §3.2); refused here so the answer is in the envelope.
+    if (req.headers.host === undefined && req.raw.httpVersion === '1.1') {
+      void reply.status(400).send({ success: false, error: { code: 'VALIDATION_ERROR', message: 'Host header is required' } });
+      return;
+    }
     done();
   });
 

@@ -67,6 +67,17 @@ describe('EventValidator', () => {
     expect(v.prepare({ ...base(), metadata: (deep as { n: Record<string, unknown> }).n }, ctx).ok).toBe(true);
   });
 
+  it('refuses values storage cannot keep exactly: U+0000, lone surrogates, arrays inside arrays', () => {
+    const rejectedWith = (raw: object) => (v.prepare(raw, ctx) as RejectedEvent).details?.[0]?.message;
+    expect(rejectedWith({ ...base(), userId: 'u\u0000v' })).toMatch(/U\+0000/);
+    expect(rejectedWith({ ...base(), payload: { k: 'x\ud800y' } })).toMatch(/surrogate/);
+    expect(rejectedWith({ ...base(), metadata: { m: [1, [2, 3]] } })).toMatch(/arrays directly inside arrays/);
+    // Look-alikes are fine: the literal text "\u0000", a valid surrogate pair, arrays of objects holding arrays.
+    for (const ok of [{ payload: { t: 'lit\\u0000text' } }, { payload: { e: 'ok 😀' } }, { payload: { a: [{ b: [1, 2] }] } }]) {
+      expect(v.prepare({ ...base(), ...ok }, ctx).ok).toBe(true);
+    }
+  });
+
   it('checks the batch envelope', () => {
     expect(v.checkEnvelope({ events: [{}] })).toEqual([]);
     expect(v.checkEnvelope({ events: [] })).toEqual([{ field: 'events', message: expect.any(String) }]);

@@ -68,14 +68,14 @@ export class EventValidator {
     if (problem) return { ok: false, eventId: input.eventId ?? null, details: [{ field: 'timestamp', message: problem }], tooLarge: false };
 
     for (const field of ['metadata', 'payload'] as const) {
-      if (input[field] !== undefined && nestedDeeperThan(input[field], MAX_NESTING_DEPTH)) {
-        return {
-          ok: false,
-          eventId: input.eventId ?? null,
-          details: [{ field, message: `must not be nested deeper than ${MAX_NESTING_DEPTH} levels` }],
-          tooLarge: false,
-        };
-      }
+      if (input[field] === undefined) continue;
+      const message = nestedDeeperThan(input[field], MAX_NESTING_DEPTH)
+        ? `must not be nested deeper than ${MAX_NESTING_DEPTH} levels`
+        : // FerretDB v1 refuses arrays directly inside arrays; refusing here beats a 202 that can only end in the DLQ.
+          hasArrayInArray(input[field], MAX_NESTING_DEPTH)
+          ? 'must not contain arrays directly inside arrays'
+          : undefined;
+      if (message) return { ok: false, eventId: input.eventId ?? null, details: [{ field, message }], tooLarge: false };
     }
 
     const clientEventId = input.eventId !== undefined;
@@ -91,6 +91,17 @@ export class EventValidator {
       priority: input.priority,
     };
     const json = JSON.stringify(event);
+    // U+0000 cannot be stored (PostgreSQL text refuses it) and a lone surrogate is silently
+    // replaced by U+FFFD on the way to storage: refuse both rather than accept what we cannot keep
+    // exactly. JSON.stringify writes them as \u escapes, so the common case costs one indexOf.
+    if (json.indexOf('\\u') !== -1 && UNSTORABLE_ESCAPE.test(json)) {
+      return {
+        ok: false,
+        eventId: input.eventId ?? null,
+        details: [{ field: 'event', message: 'strings must not contain U+0000 or unpaired surrogates' }],
+        tooLarge: false,
+      };
+    }
     // Cheap bound first: UTF-8 needs at most 3 bytes per UTF-16 unit.
     if (json.length * 3 > MAX_EVENT_BYTES && Buffer.byteLength(json, 'utf8') > MAX_EVENT_BYTES) {
       return {
@@ -153,6 +164,22 @@ export function nestedDeeperThan(value: unknown, limit: number): boolean {
   }
   for (const k in value) {
     if (Object.prototype.hasOwnProperty.call(value, k) && nestedDeeperThan((value as Record<string, unknown>)[k], limit - 1)) return true;
+  }
+  return false;
+}
+
+/** A JSON escape of U+0000 or of a lone surrogate, not itself preceded by an escaped backslash. */
+const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+/** True when an array holds another array anywhere below `value` (bounded like nestedDeeperThan). */
+export function hasArrayInArray(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null || limit <= 0) return false;
+  const isArray = Array.isArray(value);
+  for (const k in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
+    const child = (value as Record<string, unknown>)[k];
+    if (isArray && Array.isArray(child)) return true;
+    if (hasArrayInArray(child, limit - 1)) return true;
   }
   return false;
 }
