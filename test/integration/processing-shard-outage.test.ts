@@ -40,7 +40,7 @@ describe('processing: a shard outage delays, never dead-letters', () => {
   afterAll(async () => {
     await app?.close();
     await redis?.del(env.STREAM_KEY, `${env.STREAM_KEY}:transient-failures`);
-    await ferret?.start().catch(() => undefined);
+    // (If the test failed while the private shard was down, its database is simply left behind.)
     await shards?.dropAll();
     await shards?.close();
     await ferret?.stop();
