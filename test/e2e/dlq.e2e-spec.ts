@@ -3,8 +3,9 @@ import Redis from 'ioredis';
 import request from 'supertest';
 import { ApiKeysService } from '../../src/auth/api-keys/api-keys.service';
 import { UsersService } from '../../src/auth/users/users.service';
+import type { IngestedEvent } from '../../src/events/event.types';
 import { waitFor } from '../support/child-process';
-import { appendRaw, pendingCount, ShardView } from '../support/stream-fixtures';
+import { appendEvents, appendRaw, pendingCount, ShardView } from '../support/stream-fixtures';
 import { startTestApp } from '../support/test-app';
 import { testEnv, uniqueSuffix } from '../support/test-env';
 
@@ -95,8 +96,11 @@ describe('DLQ endpoints (real app, real worker, real auth)', () => {
     const firstId = await ingest(event({ sessionId: `clash-${run}` }));
     await waitFor(async () => (await events.countDocuments({ _id: firstId })) === 1 && (await drained()), 20_000);
     const victimId = await ingest(event({ sessionId: `clash-${run}`, payload: { 'cart.total': 12.5 } }));
-    // FerretDB v1 refuses arrays inside arrays; the API accepts them (valid JSON), the shard does not.
-    const nestedId = await ingest(event({ payload: { grid: [[1, 2]] } }));
+    // FerretDB v1 refuses arrays inside arrays. The API refuses them too (400), so this one comes
+    // from elsewhere (an older API, a manual XADD): the shard refuses the document.
+    const nested = event({ payload: { grid: [[1, 2]] }, priority: 1 });
+    await appendEvents(redis, env.STREAM_KEY, [nested as unknown as IngestedEvent]);
+    const nestedId = nested.eventId;
 
     await waitFor(async () => (await dlq().list()).body.data.total === 2 && (await drained()), 20_000);
     const page = (await dlq().list()).body.data;
