@@ -1,22 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import type { Collection, Filter } from 'mongodb';
 import { ApiError, DependencyUnavailableError } from '../common/http/api-error';
-import { EVENTS_COLLECTION, StoredEventDocument } from '../events/event.types';
+import { EVENTS_COLLECTION, IngestedEvent, StoredEventDocument } from '../events/event.types';
 import { unescapeFieldNames } from '../events/field-names';
 import { ShardRouter } from '../mongo/shard-router';
 
 /** Server-side time limit of one shard query; past it the request is a 503, never a partial answer. */
 export const SHARD_QUERY_MAX_TIME_MS = 2_000;
 
-export interface UserEventView {
-  eventId: string;
-  eventType: string;
-  userId: string;
-  sessionId: string;
-  timestamp: string;
-  metadata?: Record<string, unknown>;
-  payload?: Record<string, unknown>;
-  priority: number;
+/** A stored event as the API returns it: the accepted event plus when it was received and stored. */
+export interface UserEventView extends IngestedEvent {
   receivedAt: string | null;
   processedAt: string | null;
 }
