@@ -1,0 +1,44 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { PinoLogger } from 'nestjs-pino';
+
+/** Probes and scrapes: polled every few seconds, they would drown the request lines. */
+const QUIET_PATHS = /^\/(api\/(health|ready|live)|metrics)(\?|$)/;
+
+/**
+ * One line per answered request (`module: "http"`), written from a Fastify onResponse hook with
+ * the process' pino logger: request id, method, URL and headers (secrets redacted by pino's
+ * REDACT_PATHS), status and duration. Level by status: error for 5xx, warn for 4xx, info below.
+ */
+@Injectable()
+export class RequestLogHook implements OnModuleInit {
+  constructor(
+    private readonly pino: PinoLogger,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  onModuleInit(): void {
+    const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
+    // No HTTP server (an application context, e.g. the CLI): nothing to log.
+    if (!fastify || typeof fastify.addHook !== 'function') return;
+    // Outside a request nestjs-pino hands out its root logger: the configured one.
+    const logger = this.pino.logger;
+    fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      const status = reply.statusCode;
+      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+      if (logger.isLevelEnabled(level) && !QUIET_PATHS.test(request.url)) {
+        logger[level](
+          {
+            module: 'http',
+            req: { id: request.id, method: request.method, url: request.url, headers: request.headers },
+            res: { statusCode: status },
+            responseTime: Math.round(reply.elapsedTime * 100) / 100,
+          },
+          status >= 500 ? 'request errored' : 'request completed',
+        );
+      }
+      done();
+    });
+  }
+}
