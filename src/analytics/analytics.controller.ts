@@ -3,15 +3,11 @@ import type { FastifyReply } from 'fastify';
 import { Roles } from '../auth/decorators/roles.decorator';
 import { ApiKeyOrJwtGuard } from '../auth/guards/api-key-or-jwt.guard';
 import { RolesGuard } from '../auth/guards/roles.guard';
+import { SuccessEnvelope as Envelope } from '../common/http/error-codes';
 import { MetricsResult, TimePoint, AnalyticsService } from './analytics.service';
 import { MetricsQueryDto, TimeseriesQueryDto, UserEventsQueryDto } from './dto/analytics-query.dto';
 import { RawQuery, StrictQueryPipe } from './dto/strict-query';
 import { UserEventView } from './user-events.reader';
-
-interface Envelope<T> {
-  success: true;
-  data: T;
-}
 
 /** Header telling whether an answer came from the 10 s cache (HIT) or was computed (MISS). */
 export const CACHE_HEADER = 'x-analytics-cache';

@@ -6,16 +6,12 @@ import { ApiKeyGuard } from '../auth/guards/api-key.guard';
 import { RolesGuard } from '../auth/guards/roles.guard';
 import { Roles } from '../auth/decorators/roles.decorator';
 import type { RequestWithPrincipal } from '../auth/principal';
+import { SuccessEnvelope as Envelope } from '../common/http/error-codes';
 import { IngestionStats, IngestionStatsService } from './ingestion-stats.service';
 import { BatchResult, IngestionService, SingleResult } from './ingestion.service';
 import { MAX_EVENT_BYTES } from './schemas/event.schema';
 
 type IngestRequest = FastifyRequest & RequestWithPrincipal;
-
-interface Envelope<T> {
-  success: true;
-  data: T;
-}
 
 /**
  * Contract §4. Bodies are read from the raw request, not through @Body(): the hot path skips

@@ -22,6 +22,12 @@ export interface ErrorDetail {
   [key: string]: unknown;
 }
 
+/** Contract §3: every successful JSON answer. */
+export interface SuccessEnvelope<T> {
+  success: true;
+  data: T;
+}
+
 export interface ErrorEnvelope {
   success: false;
   error: { code: ErrorCode; message: string; details?: ErrorDetail[] };
