@@ -31,6 +31,20 @@ describe('loadAppConfig', () => {
     expect(c.mongoShardUris).toEqual(['mongodb://m:27017/db']);
   });
 
+  it('reads TRUST_PROXY as a boolean, a hop count or a list of proxy addresses', () => {
+    const trust = (v: string) => loadAppConfig({ ...base, TRUST_PROXY: v }).TRUST_PROXY;
+    expect(trust('false')).toBe(false);
+    expect(trust('0')).toBe(false);
+    expect(trust('TRUE')).toBe(true);
+    // Digits are hops: "1" must not silently mean "trust every hop".
+    expect(trust('1')).toBe(1);
+    expect(trust('2')).toBe(2);
+    expect(trust('10.0.0.0/8, 127.0.0.1,::1/128,loopback')).toBe('10.0.0.0/8,127.0.0.1,::1/128,loopback');
+    for (const bad of ['maybe', '10.0.0.0/33', '::1/129', '300.1.1.1', '10.0.0.1,', '10.0.0.0/8/1', '-1', '33']) {
+      expect(() => trust(bad)).toThrow(/TRUST_PROXY is missing or invalid/);
+    }
+  });
+
   it('names a missing DATABASE_URL', () => {
     expect(() => loadAppConfig({})).toThrow(/DATABASE_URL/);
   });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { plainToInstance, Transform, Type } from 'class-transformer';
 import {
-  IsBoolean,
   IsIn,
   IsInt,
   IsString,
@@ -12,19 +12,49 @@ import {
   ValidateIf,
   validateSync,
   IsNotEmpty,
+  ValidateBy,
 } from 'class-validator';
 import { APP_ROLES, AppRole } from './app-role';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const NODE_ENVS = ['development', 'production', 'test'] as const;
 
-const toBool = ({ value }: { value: unknown }): unknown => {
+/**
+ * TRUST_PROXY: `false` (default), `true` (trust every hop: only when the proxy in front replaces
+ * X-Forwarded-For, as deploy/nginx does), a hop count (`1` = the address the nearest proxy saw,
+ * whatever a client put in front of it), or a comma-separated list of proxy addresses/CIDRs
+ * (proxy-addr's names `loopback`, `linklocal`, `uniquelocal` too). Fastify's `trustProxy` takes
+ * each form as is.
+ */
+export type TrustProxy = boolean | number | string;
+const toTrustProxy = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') return value;
   const v = value.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off', ''].includes(v)) return false;
-  return value;
+  // Digits are a hop count here, never a boolean: `1` must not mean "trust every hop".
+  if (/^\d+$/.test(v)) return Number(v) === 0 ? false : Number(v);
+  if (['true', 'yes', 'on'].includes(v)) return true;
+  if (['false', 'no', 'off'].includes(v)) return false;
+  return v.split(',').map((a) => a.trim()).join(',');
 };
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const isProxyAddress = (item: string): boolean => {
+  if (PROXY_NAMES.has(item)) return true;
+  const [address, bits, ...rest] = item.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+};
+const IsTrustProxy = () =>
+  ValidateBy({
+    name: 'isTrustProxy',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'boolean' ||
+        (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 32) ||
+        (typeof value === 'string' && value.split(',').every(isProxyAddress)),
+    },
+  });
+
 const toLower = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' ? value.trim().toLowerCase() : value;
 
@@ -58,9 +88,9 @@ export class AppConfig {
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
 
-  @Transform(toBool)
-  @IsBoolean()
-  TRUST_PROXY = false;
+  @Transform(toTrustProxy)
+  @IsTrustProxy()
+  TRUST_PROXY: TrustProxy = false;
 
   @Matches(/^rediss?:\/\/\S+$/)
   REDIS_URL = 'redis://127.0.0.1:6379';
