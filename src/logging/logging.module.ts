@@ -4,24 +4,9 @@ import { Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import pino from 'pino';
 import { AppConfig } from '../config/app-config';
+import { REDACT_PATHS } from './redact-paths';
 import { RequestLogHook } from './request-log.hook';
 import { replicaId } from './replica-id';
-
-/** Paths that never reach a log line: keys, tokens, passwords (redacted by pino, not by us). */
-export const REDACT_PATHS = [
-  'req.headers["x-api-key"]',
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  'password',
-  'passwordHash',
-  '*.password',
-  '*.passwordHash',
-  '*.apiKey',
-  '*.key',
-  '*.token',
-  '*.secret',
-];
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
