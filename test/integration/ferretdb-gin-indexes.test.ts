@@ -5,7 +5,9 @@ import { Client } from 'pg';
 import request from 'supertest';
 import { ApiKeysService } from '../../src/auth/api-keys/api-keys.service';
 import { UsersService } from '../../src/auth/users/users.service';
-import { EVENTS_COLLECTION, type StoredEventDocument } from '../../src/events/event.types';
+import { type DlqDocument, dlqId } from '../../src/dlq/dlq-entry';
+import { DlqRepository } from '../../src/dlq/dlq.repository';
+import { DLQ_COLLECTION, EVENTS_COLLECTION, type StoredEventDocument } from '../../src/events/event.types';
 import { MongoShards } from '../../src/mongo/mongo-shards';
 import { ShardRouter } from '../../src/mongo/shard-router';
 import { REPO_ROOT } from '../support/child-process';
@@ -17,7 +19,7 @@ import { TEST_DATABASE_URL, TEST_MONGO_HOSTS, testEnv, uniqueSuffix } from '../s
  * `services.sh up`): on each shared shard (FerretDB on PostgreSQL database ferretdb_shard_<N>),
  * the events table of a database this file creates gets GIN indexes on `_jsonb->'_id'` and
  * `_jsonb->'userId'` without anyone asking, and the queries FerretDB pushes down for
- * users/:id/events, metrics?userId= and a find by _id use them — counted by PostgreSQL itself
+ * users/:id/events, metrics?userId=, a find by _id and the DLQ's one-id operations use them — counted by PostgreSQL itself
  * (pg_stat_user_indexes.idx_scan: one per query), 12+ times per shard — more than the five
  * executions after which PostgreSQL may switch FerretDB's prepared statement to a generic plan,
  * which cannot use an index on `_jsonb->$1`.
@@ -182,4 +184,20 @@ describeOnPostgres('GIN indexes on the FerretDB/PostgreSQL shards (local stand-i
     const scans = await Promise.all([0, 1, 2].map((shard) => indexScansReaching(shard, 'id', RUNS_PER_SHARD)));
     expect(scans.map((s) => s.id)).toEqual([RUNS_PER_SHARD, RUNS_PER_SHARD, RUNS_PER_SHARD]);
   }, 120_000);
+
+  it('serves the DLQ’s writes and lookups of one id (upsert, findByIds, deleteIds) from the _id index', async () => {
+    const repo = app.get(DlqRepository);
+    await repo.ensureIndexes(); // creates the collection (on shard 0): no query yet
+    const table = await tableOf(0, DLQ_COLLECTION);
+    const now = new Date();
+    const entries: DlqDocument[] = [0, 1, 2].map((i) => ({
+      _id: dlqId(0, `${i}-0`), stream: 's', partition: 0, entryId: `${i}-0`, eventId: null, userId: null, raw: ['k', 'v'], truncated: false,
+      reason: 'invalid', error: { message: 'x' }, attempts: 1, consumer: 'test', firstSeenAt: now, lastSeenAt: now,
+    }));
+    await repo.upsert(entries); // one updateOne({_id}) each
+    expect((await repo.findByIds([entries[0]._id])).map((d) => d._id)).toEqual([entries[0]._id]);
+    expect(await repo.deleteIds([entries[1]._id])).toBe(1);
+    expect(await repo.count()).toBe(2);
+    expect((await indexScansReaching(0, 'id', 5, table)).id).toBe(5);
+  }, 60_000);
 });
