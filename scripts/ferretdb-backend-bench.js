@@ -65,7 +65,7 @@ const AGENTS = [
   'Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Firefox/125.0',
 ];
 
-function makeDocs(n, seed) {
+function makeDocs(n, seed, users = 5000) {
   const r = rng(seed);
   const pick = (a) => a[Math.floor(r() * a.length)];
   const hex = (len) => Array.from({ length: len }, () => Math.floor(r() * 16).toString(16)).join('');
@@ -77,7 +77,7 @@ function makeDocs(n, seed) {
     docs.push({
       _id: `${hex(8)}-${hex(4)}-4${hex(3)}-a${hex(3)}-${hex(12)}`,
       eventType,
-      userId: `user_${Math.floor(r() * 5000)}`,
+      userId: `user_${Math.floor(r() * users)}`,
       sessionId: `sess_${hex(16)}`,
       timestamp: ts,
       metadata: {
@@ -117,8 +117,8 @@ async function pgAdmin(sql) {
   }
 }
 
-function startFerret(bin, name, port, handlerArgs) {
-  const logPath = path.join(tmpDir, `${name}.log`);
+function startFerret(bin, name, port, handlerArgs, logDir = tmpDir) {
+  const logPath = path.join(logDir, `${name}.log`);
   const out = fs.openSync(logPath, 'a');
   const child = spawn(bin, ['-listen', `127.0.0.1:${port}`, ...handlerArgs], { stdio: ['ignore', out, out] });
   fs.closeSync(out);
@@ -249,20 +249,25 @@ async function main() {
   console.log(JSON.stringify({ date: new Date().toISOString(), docs: DOCS, batch: BATCH, rounds: ROUNDS, indexes: INDEXES, avgDocBytes: avgSize, cpus: os.cpus().length, ...summary }));
 }
 
-let exiting = false;
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, async () => {
-    if (exiting) return;
-    exiting = true;
-    await cleanup();
-    process.exit(130);
-  });
-}
+// scripts/ferretdb-gin-probe.js reuses the documents and the FerretDB process helpers.
+module.exports = { makeDocs, startFerret, connect, pgAdmin, pgBase, sleep, median };
 
-main()
-  .then(cleanup)
-  .catch(async (e) => {
-    console.error(`bench failed: ${e.stack || e.message}`);
-    await cleanup();
-    process.exit(1);
-  });
+if (require.main === module) {
+  let exiting = false;
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, async () => {
+      if (exiting) return;
+      exiting = true;
+      await cleanup();
+      process.exit(130);
+    });
+  }
+
+  main()
+    .then(cleanup)
+    .catch(async (e) => {
+      console.error(`bench failed: ${e.stack || e.message}`);
+      await cleanup();
+      process.exit(1);
+    });
+}

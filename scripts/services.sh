@@ -19,6 +19,8 @@
 # as is. Otherwise a FerretDB v1 instance (deploy/local/ferretdb) is started there, with its own
 # storage: PostgreSQL database ferretdb_shard_<N> on the DATABASE_URL server, or SQLite folder
 # .local/data/ferretdb-sqlite/shard_<N>/.
+# Into every ferretdb_shard_<N> database that exists, `up` installs deploy/local/ferretdb/pg-gin-indexes.sql
+# (GIN indexes on _id/userId for each new collection table: a local-stand-in accommodation).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -595,6 +597,33 @@ up_shards() {
   [[ $failed -eq 0 ]] || die "not all shards are up (see the log lines above)"
 }
 
+# GIN indexes that let PostgreSQL serve FerretDB's pushed-down equality filters (`_jsonb->'f' @> v`)
+# on _id and userId: deploy/local/ferretdb/pg-gin-indexes.sql installs an event trigger that adds
+# them to every collection table FerretDB creates (and adds them to existing ones). Applied to each
+# ferretdb_shard_<N> database that exists, whatever the backend of the running shard (harmless
+# when unused). A local-stand-in accommodation only; see deploy/local/README.md.
+up_shard_gin_indexes() {
+  local -a raw=()
+  local uri n=0 i db quoted found err done_dbs=()
+  IFS=',' read -r -a raw <<<"$MONGO_SHARD_URIS"
+  for uri in "${raw[@]}"; do [[ -n $(printf '%s' "$uri" | tr -d '[:space:]') ]] && n=$((n + 1)); done
+  for ((i = 0; i < n; i++)); do
+    db="ferretdb_shard_$i"
+    quoted=${db//\'/\'\'}
+    found=$(pg_psql -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$quoted'" 2>/dev/null) || found=''
+    [[ $found == 1 ]] || continue
+    if err=$(pg_psql -d "$db" --single-transaction -c 'SET client_min_messages = warning' -f "$FERRET_SRC/pg-gin-indexes.sql" 2>&1 >/dev/null); then
+      done_dbs+=("$db")
+    else
+      # e.g. not a superuser (event triggers need one): the shards work, only unindexed
+      log "services: WARNING: could not install the GIN index trigger into $db (queries stay sequential scans):"
+      printf '%s\n' "$err" | sed 's/^/  | /' >&2
+    fi
+  done
+  [[ ${#done_dbs[@]} -gt 0 ]] && summary "pg GIN" "${done_dbs[*]}" "event trigger: GIN (_id, userId) on every collection table"
+  return 0
+}
+
 cmd_up() {
   local t0=$SECONDS
   mkdir -p "$LOG_DIR" "$RUN_DIR" "$DATA_DIR"
@@ -602,6 +631,7 @@ cmd_up() {
   up_postgres # first: FerretDB's postgresql backend needs it
   up_redis
   up_shards
+  up_shard_gin_indexes
   echo "services up (FerretDB backend for started shards: $FERRETDB_BACKEND) in $((SECONDS - t0)) s:"
   printf '%s\n' "${SUMMARY[@]}"
 }

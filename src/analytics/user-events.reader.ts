@@ -49,6 +49,10 @@ const isoOrNull = (d: unknown): string | null => (d instanceof Date ? d.toISOStr
  * Raw events of one user, read from the one shard the ShardRouter names (all of a user's events
  * live there). Only equality on userId (and eventType) goes into the filter as such: that is what
  * FerretDB can push down to its backend; the time bounds and the cursor are applied on top.
+ * Keep `userId: <string>` a top-level key of every filter here: FerretDB v1 pushes down only
+ * top-level equalities (a userId inside `$and`/`$or` would be matched in Go after reading the whole
+ * collection), and only the pushed-down form is served by the local stand-in's GIN index on
+ * userId (deploy/local/README.md); test/integration/ferretdb-gin-indexes.test.ts checks it.
  */
 @Injectable()
 export class UserEventsReader {
