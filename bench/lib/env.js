@@ -7,8 +7,9 @@
 //   - API / worker processes (`node dist/main.js`, NODE_ENV=production, LOG_LEVEL=info) and the
 //     bare-Fastify baseline, logs under bench/results/logs/.
 const { execFile } = require('node:child_process');
-const { randomBytes } = require('node:crypto');
+const { createHash, randomBytes } = require('node:crypto');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { promisify } = require('node:util');
 const util = require('node:util');
@@ -23,7 +24,6 @@ const execFileP = promisify(execFile);
 const REPO = procs.REPO;
 const RESULTS_DIR = path.join(REPO, 'bench', 'results');
 const LOG_DIR = path.join(RESULTS_DIR, 'logs');
-const LOCK_FILE = path.join(RESULTS_DIR, '.lock');
 
 // DB 10: no test uses it (tests take 0–9 and 11–12, the fault suite 13–15). BENCH_REDIS_DB overrides.
 const BENCH_REDIS_DB = Number(process.env.BENCH_REDIS_DB ?? 10);
@@ -67,8 +67,19 @@ function runIdNow() {
   return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}t${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}_${randomBytes(2).toString('hex')}`;
 }
 
-function acquireLock() {
-  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+/**
+ * The lock is the bench's Redis database, not the checkout: every run FLUSHDBs it, so two runs from
+ * two checkouts (worktrees) on one machine would wipe each other's streams and rollups (seen: an
+ * analytics run counted 160,000 of its 1,000,000 events while another checkout drained). One lock
+ * file per Redis URL + DB in the machine's temp folder; BENCH_REDIS_DB gives a run its own.
+ */
+let LOCK_FILE = null;
+function lockFileFor(redisUrl) {
+  return path.join(os.tmpdir(), `evp-bench-${createHash('sha256').update(redisUrl).digest('hex').slice(0, 16)}.lock`);
+}
+
+function acquireLock(redisUrl) {
+  LOCK_FILE = lockFileFor(redisUrl);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(LOCK_FILE, String(process.pid), { flag: 'wx' });
@@ -83,14 +94,15 @@ function acquireLock() {
       } catch {
         holderAlive = false;
       }
-      // Two runs would share Redis DB 12 and the CPUs: refuse rather than measure each other.
-      if (holderAlive) throw new Error(`another bench run (pid ${pid}) holds ${path.relative(REPO, LOCK_FILE)}`);
+      // Two runs would flush each other's Redis data and share the CPUs: refuse rather than measure each other.
+      if (holderAlive) throw new Error(`another bench run (pid ${pid}) uses the same Redis database (lock ${LOCK_FILE}); set BENCH_REDIS_DB to run beside it`);
       fs.rmSync(LOCK_FILE, { force: true });
     }
   }
 }
 
 function releaseLock() {
+  if (!LOCK_FILE) return;
   try {
     if (fs.readFileSync(LOCK_FILE, 'utf8') === String(process.pid)) fs.rmSync(LOCK_FILE);
   } catch {
@@ -120,7 +132,7 @@ class BenchEnv {
 
   async setup() {
     if (!fs.existsSync(path.join(REPO, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
-    acquireLock();
+    acquireLock(this.redisUrl);
     if (!this.plan.keep) fs.rmSync(LOG_DIR, { recursive: true, force: true });
     fs.mkdirSync(LOG_DIR, { recursive: true });
 
