@@ -7,11 +7,18 @@ import { RolesGuard } from '../auth/guards/roles.guard';
 import { Roles } from '../auth/decorators/roles.decorator';
 import type { RequestWithPrincipal } from '../auth/principal';
 import { SuccessEnvelope as Envelope } from '../common/http/error-codes';
+import type { RequestLogRouteConfig } from '../logging/request-log.hook';
 import { IngestionStats, IngestionStatsService } from './ingestion-stats.service';
 import { BatchResult, IngestionService, SingleResult } from './ingestion.service';
 import { MAX_EVENT_BYTES } from './schemas/event.schema';
 
 type IngestRequest = FastifyRequest & RequestWithPrincipal;
+
+/**
+ * Accepted event requests are logged at debug, not info (RequestLogHook): one line per event
+ * request would be most of the log volume and ~12% of a request's CPU; /metrics counts them.
+ */
+const QUIET_SUCCESS: RequestLogRouteConfig = { successLogLevel: 'debug' };
 
 /**
  * Contract §4. Bodies are read from the raw request, not through @Body(): the hot path skips
@@ -28,7 +35,7 @@ export class IngestionController {
   @Post()
   @UseGuards(ApiKeyGuard)
   @HttpCode(HttpStatus.ACCEPTED)
-  @RouteConfig({ bodyLimit: MAX_EVENT_BYTES })
+  @RouteConfig({ bodyLimit: MAX_EVENT_BYTES, ...QUIET_SUCCESS })
   async ingestOne(@Req() req: IngestRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<Envelope<SingleResult>> {
     const data = await this.ingestion.ingestOne(req.body, { apiKeyId: req.principal?.apiKeyId ?? null, receivedAt: Date.now() });
     if (data.duplicate) void reply.status(HttpStatus.OK);
@@ -38,6 +45,7 @@ export class IngestionController {
   @Post('batch')
   @UseGuards(ApiKeyGuard)
   @HttpCode(HttpStatus.ACCEPTED)
+  @RouteConfig(QUIET_SUCCESS)
   async ingestBatch(@Req() req: IngestRequest): Promise<Envelope<BatchResult>> {
     const data = await this.ingestion.ingestBatch(req.body, { apiKeyId: req.principal?.apiKeyId ?? null, receivedAt: Date.now() });
     return { success: true, data };
