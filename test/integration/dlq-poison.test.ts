@@ -7,6 +7,7 @@ import { encodeStreamEntry } from '../../src/events/stream-entry';
 import { WorkerMetrics } from '../../src/processing/worker-metrics';
 import { WorkerSettings } from '../../src/processing/worker-settings';
 import { waitFor } from '../support/child-process';
+import { recordShardFinds, usesIn } from '../support/query-recorder';
 import { appendEvents, appendRaw, makeEvent, pendingCount, ShardView } from '../support/stream-fixtures';
 import { startTestApp } from '../support/test-app';
 import { testEnv } from '../support/test-env';
@@ -90,14 +91,20 @@ describe('processing: poison entries are dead-lettered', () => {
     const second = makeEvent({ userId: 'clash-user', sessionId: 'same-session' });
     const events = shards.events(shards.shardOf('clash-user'));
     await events.createIndex({ sessionId: 1 }, { unique: true, name: 'operator_mistake' });
+    const recorder = recordShardFinds(app);
     try {
       await appendEvents(redis, stream, [first]);
       await waitFor(async () => (await drained()) && (await events.countDocuments({ _id: first.eventId })) === 1, 20_000);
       await appendEvents(redis, stream, [second]);
       await waitFor(async () => (await drained()) && (await dlq.countDocuments({ eventId: second.eventId })) === 1, 20_000);
     } finally {
+      recorder.restore();
       await events.dropIndex('operator_mistake');
     }
+    // The worker saw the other unique index and looked the _id up — by equality, never with $in.
+    const lookups = recorder.finds.filter((f) => f.collection === 'events');
+    expect(lookups).toEqual([{ collection: 'events', filter: { _id: second.eventId } }]);
+    expect(lookups.some((f) => usesIn(f.filter))).toBe(false);
     const dead = await dlq.findOne({ eventId: second.eventId });
     expect(dead).toMatchObject({ reason: 'rejected', error: { code: 11000, message: 'duplicate key on a unique index other than _id' } });
     expect(await events.countDocuments({ _id: second.eventId })).toBe(0);

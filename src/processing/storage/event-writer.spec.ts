@@ -35,9 +35,27 @@ class FakeEvents {
     }
   }
 
-  find(filter: { _id: { $in: string[] } }) {
-    const rows = filter._id.$in.filter((id) => this.stored.has(id)).map((id) => ({ _id: id, processedAt: this.stored.get(id)!.processedAt }));
-    return { toArray: async () => rows };
+  /** Index names the collection lists besides `_id_` (all unique). */
+  uniqueIndexes: string[] = [];
+  listIndexCalls = 0;
+  lookups: string[] = [];
+
+  listIndexes() {
+    this.listIndexCalls += 1;
+    const list = [{ v: 2, key: { _id: 1 }, name: '_id_' }, ...this.uniqueIndexes.map((name) => ({ v: 2, key: { k: 1 }, name, unique: true }))];
+    return { toArray: async () => list };
+  }
+
+  async findOne(filter: { _id: unknown }) {
+    // Only single-_id equalities: anything else (e.g. $in, a full scan on FerretDB) fails the test.
+    if (typeof filter._id !== 'string') throw new Error(`unexpected lookup ${JSON.stringify(filter)}`);
+    this.lookups.push(filter._id);
+    const d = this.stored.get(filter._id);
+    return d ? { _id: d._id, processedAt: d.processedAt } : null;
+  }
+
+  find(filter: unknown): never {
+    throw new Error(`unexpected find ${JSON.stringify(filter)}`);
   }
 }
 
@@ -87,11 +105,32 @@ describe('EventWriter', () => {
     expect(r.deferred).toEqual([]);
   });
 
+  it('a redelivery needs no lookup when no unique index besides _id exists', async () => {
+    for (const id of ['a', 'b', 'c']) events.stored.set(id, doc(id, new Date(1)));
+    const r = await writer.write(shard, [doc('a'), doc('b'), doc('c'), doc('new')]);
+    expect(r.duplicates).toEqual([0, 1, 2]);
+    expect(r.inserted).toEqual([3]);
+    expect(events.lookups).toEqual([]);
+    expect(events.listIndexCalls).toBe(1);
+  });
+
   it('a duplicate-key error whose _id is not stored is a refusal (another unique index)', async () => {
+    events.uniqueIndexes = ['operator_mistake'];
     events.otherIndexClash.add('x');
-    const r = await writer.write(shard, [doc('x')]);
-    expect(r.duplicates).toEqual([]);
+    events.stored.set('dup', doc('dup', new Date(1)));
+    const r = await writer.write(shard, [doc('x'), doc('dup')]);
+    expect(r.duplicates).toEqual([1]);
     expect(r.rejected).toEqual([expect.objectContaining({ index: 0, code: 11000 })]);
+    // Looked up one _id at a time (never $in).
+    expect(events.lookups.sort()).toEqual(['dup', 'x']);
+  });
+
+  it('a failed index listing leaves the duplicates pending rather than guessing', async () => {
+    events.stored.set('a', doc('a', new Date(1)));
+    events.listIndexes = () => ({ toArray: async () => Promise.reject(new MongoNetworkError('connection closed')) }) as never;
+    const r = await writer.write(shard, [doc('a')]);
+    expect(r.deferred).toEqual([0]);
+    expect(r.duplicates).toEqual([]);
   });
 
   it('retries a transient failure; a write whose answer was lost still counts as inserted', async () => {
@@ -102,6 +141,8 @@ describe('EventWriter', () => {
     expect(r.duplicates).toEqual([]);
     expect(events.calls).toBe(2);
     expect(metrics.retries).toBe(1);
+    // Only documents of the attempt whose answer was lost are looked up, one _id at a time.
+    expect(events.lookups.sort()).toEqual(['a', 'b']);
   });
 
   it('a document written earlier by someone else stays a duplicate after a lost answer', async () => {

@@ -28,6 +28,9 @@ export interface ShardWriteResult {
   deferReason?: string;
 }
 
+/** Single-`_id` lookups in flight at once per call (the shard's connection pool is shared). */
+const LOOKUP_LANES = 8;
+
 class AttemptTimeoutError extends Error {
   override readonly name = 'AttemptTimeoutError';
 }
@@ -138,9 +141,13 @@ export class EventWriter {
   /**
    * 11000 means "a unique index already holds this key". For `_id` that is the redelivery case
    * (success, not counted again) — but FerretDB's error does not say which index, and an operator
-   * could add another unique index. So look the ids up: a missing `_id` means the document was
-   * refused by another index (dead-letter). A found document whose processedAt is ours was
-   * written by an earlier attempt of this very call whose answer was lost: that one is "inserted".
+   * could add another unique index. So, after the error, the shard's index list is read (cheap:
+   * catalog only): with no unique index besides `_id` every 11000 is a redelivery and nothing is
+   * looked up. Documents are looked up only when another unique index exists (a missing `_id`
+   * means that index refused it: dead-letter) or when an earlier attempt of this very call may
+   * have written them (its answer was lost): a found document whose processedAt is ours was
+   * written by that attempt and counts as "inserted", so the rollups do not miss it.
+   * Lookups are single-`_id` equalities (FerretDB pushes `{_id: x}` down; `$in` is a full scan).
    */
   private async resolveDuplicates(
     collection: EventsCollection,
@@ -149,16 +156,12 @@ export class EventWriter {
     uncertain: Set<number>,
     result: ShardWriteResult,
   ): Promise<void> {
+    let lookAll: boolean;
     let found: Map<string, Date | undefined>;
     try {
-      const rows = await withTimeout(
-        collection
-          .find({ _id: { $in: candidates.map((i) => docs[i]._id) } }, { projection: { _id: 1, processedAt: 1 } })
-          .toArray(),
-        this.settings.attemptTimeoutMs,
-        'duplicate lookup timed out',
-      );
-      found = new Map(rows.map((r) => [r._id, r.processedAt]));
+      lookAll = candidates.some((i) => !uncertain.has(i)) && (await this.hasOtherUniqueIndex(collection));
+      const toLookUp = lookAll ? candidates : candidates.filter((i) => uncertain.has(i));
+      found = toLookUp.length > 0 ? await this.lookUpIds(collection, toLookUp.map((i) => docs[i]._id)) : new Map();
     } catch (err) {
       // Cannot tell: keep them pending, the next delivery decides.
       result.deferred.push(...candidates);
@@ -167,7 +170,9 @@ export class EventWriter {
     }
     for (const i of candidates) {
       const doc = docs[i];
-      if (!found.has(doc._id)) {
+      if (!lookAll && !uncertain.has(i)) {
+        result.duplicates.push(i);
+      } else if (!found.has(doc._id)) {
         result.rejected.push({ index: i, code: DUPLICATE_KEY, reason: 'duplicate key on a unique index other than _id' });
       } else if (uncertain.has(i) && found.get(doc._id)?.getTime() === doc.processedAt.getTime()) {
         result.inserted.push(i);
@@ -175,6 +180,41 @@ export class EventWriter {
         result.duplicates.push(i);
       }
     }
+  }
+
+  /** Whether the events collection has a unique index besides `_id` (read fresh: an operator may add one). */
+  private async hasOtherUniqueIndex(collection: EventsCollection): Promise<boolean> {
+    const indexes = await withTimeout(collection.listIndexes().toArray(), this.settings.attemptTimeoutMs, 'index listing timed out');
+    return indexes.some((ix) => ix.unique === true && ix.name !== '_id_');
+  }
+
+  /**
+   * Which of these `_id`s are stored on the shard (with their processedAt). One `{_id: x}` query
+   * per id, a few in parallel: an equality on `_id` is answered from FerretDB's primary key, while
+   * `{_id: {$in: …}}` is never pushed down and scans the whole collection (7 s at 30k documents).
+   */
+  async findStored(shard: Shard, ids: string[]): Promise<Map<string, Date | undefined>> {
+    const db = shard.connection.db;
+    if (!db) throw new Error(`${shard.name} is not connected`);
+    return this.lookUpIds(db.collection<StoredEventDocument>(EVENTS_COLLECTION), ids);
+  }
+
+  private async lookUpIds(collection: EventsCollection, ids: string[]): Promise<Map<string, Date | undefined>> {
+    const found = new Map<string, Date | undefined>();
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        const row = await collection.findOne({ _id: id }, { projection: { _id: 1, processedAt: 1 } });
+        if (row) found.set(row._id, row.processedAt);
+      }
+    };
+    await withTimeout(
+      Promise.all(Array.from({ length: Math.min(LOOKUP_LANES, ids.length) }, lane)),
+      this.settings.attemptTimeoutMs,
+      'duplicate lookup timed out',
+    );
+    return found;
   }
 
   private async attempt(collection: EventsCollection, docs: StoredEventDocument[], indexes: number[]): Promise<AttemptResult> {
