@@ -2,7 +2,9 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Redis from 'ioredis';
 import type { Collection } from 'mongodb';
 import type { DlqDocument } from '../../src/dlq/dlq-entry';
-import { DLQ_COLLECTION } from '../../src/events/event.types';
+import { DLQ_COLLECTION, StoredEventDocument } from '../../src/events/event.types';
+import type { Shard } from '../../src/mongo/mongo-shards';
+import { RollupWriter } from '../../src/processing/rollup-writer';
 import { encodeStreamEntry } from '../../src/events/stream-entry';
 import { WorkerMetrics } from '../../src/processing/worker-metrics';
 import { WorkerSettings } from '../../src/processing/worker-settings';
@@ -27,6 +29,7 @@ describe('processing: poison entries are dead-lettered', () => {
   let shards: ShardView;
   let dlq: Collection<DlqDocument>;
   let app: NestFastifyApplication;
+  const rolledUp: string[] = [];
 
   const drained = async () => (await pendingCount(redis, stream, group)) === 0;
 
@@ -35,6 +38,12 @@ describe('processing: poison entries are dead-lettered', () => {
     shards = await ShardView.connect(env.MONGO_SHARD_URIS);
     dlq = shards.dbs[0].collection<DlqDocument>(DLQ_COLLECTION);
     app = await startTestApp(env);
+    const rollups = app.get(RollupWriter);
+    const original = rollups.apply.bind(rollups);
+    jest.spyOn(rollups, 'apply').mockImplementation(async (shard: Shard, inserted: StoredEventDocument[]) => {
+      rolledUp.push(...inserted.map((d) => d.eventId));
+      await original(shard, inserted);
+    });
   });
 
   afterAll(async () => {
@@ -84,6 +93,32 @@ describe('processing: poison entries are dead-lettered', () => {
     expect(where.get(nested.eventId)).toEqual([]);
     expect(where.get(badTime.eventId)).toEqual([]);
     expect(app.get(WorkerMetrics).dlq).toBe(4);
+  });
+
+  it('a whole insert refused for one document with an unknown code (FerretDB: NUL → SQLSTATE 22P05) stores the rest; only the culprit is dead-lettered', async () => {
+    // One user, one shard, one batch: FerretDB stores the documents before the culprit, then
+    // fails the whole command with code 1 and no per-document errors.
+    const good = Array.from({ length: 10 }, () => makeEvent({ userId: 'nul-user' }));
+    const culprit = makeEvent({ userId: 'nul-user', payload: { note: 'before\u0000after' } });
+    await appendEvents(redis, stream, [...good.slice(0, 5), culprit, ...good.slice(5)]);
+    const events = shards.events(shards.shardOf('nul-user'));
+    await waitFor(
+      async () => (await drained()) && (await dlq.countDocuments({ eventId: culprit.eventId })) === 1 && (await events.countDocuments({ userId: 'nul-user' })) === 10,
+      20_000,
+    );
+    const dead = await dlq.findOne({ eventId: culprit.eventId });
+    expect(dead).toMatchObject({ reason: 'rejected', error: { code: 1 } });
+    expect(dead!.error.message).toMatch(/22P05/);
+    // The documents the failed command had stored count once in the rollups, like the others.
+    const counted = rolledUp.filter((id) => good.some((g) => g.eventId === id));
+    expect(counted.sort()).toEqual(good.map((g) => g.eventId).sort());
+
+    // Alone in its batch, the culprit is found by a probe write that succeeds on the same shard.
+    const lone = makeEvent({ userId: 'nul-user', payload: { note: 'x\u0000' } });
+    await appendEvents(redis, stream, [lone]);
+    await waitFor(async () => (await drained()) && (await dlq.countDocuments({ eventId: lone.eventId })) === 1, 20_000);
+    expect(await dlq.findOne({ eventId: lone.eventId })).toMatchObject({ reason: 'rejected', error: { code: 1 } });
+    expect(await events.countDocuments({ _id: lone.eventId })).toBe(0);
   });
 
   it('a document refused by another unique index is dead-lettered, not taken for a duplicate', async () => {

@@ -5,7 +5,7 @@ import { EVENTS_COLLECTION, StoredEventDocument } from '../../events/event.types
 import type { Shard } from '../../mongo/mongo-shards';
 import { WorkerMetrics } from '../worker-metrics';
 import { WorkerSettings } from '../worker-settings';
-import { describeError, DUPLICATE_KEY, isBatchDocumentError, isTransientError } from './mongo-errors';
+import { describeError, DUPLICATE_KEY, isBatchDocumentError, isTransientError, isUnknownServerRefusal } from './mongo-errors';
 import { backoffDelayMs, sleep } from './retry-policy';
 import { ShardBreaker } from './shard-breaker';
 
@@ -31,6 +31,9 @@ export interface ShardWriteResult {
 /** Single-`_id` lookups in flight at once per call (the shard's connection pool is shared). */
 const LOOKUP_LANES = 8;
 
+/** Collection of the one-document probe write that tells "the shard stores documents" (see shardStoresOthers). */
+export const WRITE_PROBE_COLLECTION = 'events_write_probe';
+
 class AttemptTimeoutError extends Error {
   override readonly name = 'AttemptTimeoutError';
 }
@@ -43,6 +46,13 @@ interface AttemptResult {
   transient: number[];
   /** True when the failure hid whether those documents were written (network error, timeout). */
   outcomeUnknown: boolean;
+  /**
+   * Refused alone with an unknown server code: a culprit only if the shard demonstrably stores
+   * other documents (see write()); otherwise the shard is the problem and they are transient.
+   */
+  refused: RejectedDocument[];
+  /** Documents a failed whole command may have stored in part (FerretDB stops at the culprit). */
+  partlyWritten: number[];
   error?: unknown;
 }
 
@@ -114,13 +124,19 @@ export class EventWriter {
     let todo = all;
     let lastError: unknown;
     for (let attempt = 1; todo.length > 0; attempt++) {
+      const tried = todo.length;
       const r = await this.attempt(collection, docs, todo);
       result.inserted.push(...r.inserted);
       result.rejected.push(...r.rejected);
       duplicateCandidates.push(...r.duplicateCandidates);
       if (r.outcomeUnknown) for (const i of r.transient) uncertain.add(i);
+      for (const i of r.partlyWritten) uncertain.add(i);
       todo = r.transient;
       lastError = r.error;
+      if (r.refused.length > 0) {
+        if (await this.shardStoresOthers(db, r, tried)) result.rejected.push(...r.refused);
+        else todo = [...todo, ...r.refused.map((x) => x.index)];
+      }
       if (todo.length === 0 || attempt >= attempts) break;
       // Another batch has meanwhile declared the shard down: stop retrying, keep entries pending.
       if (gate === 'closed' && breaker.isOpen) break;
@@ -217,8 +233,31 @@ export class EventWriter {
     return found;
   }
 
+  /**
+   * Whether documents refused with an unknown server code are the culprits: yes when another
+   * document of the same split was accepted (inserted, or answered as a duplicate); for a batch
+   * of one, when a tiny probe write on the same shard succeeds right after. When every document
+   * of a larger batch is refused the same way, the shard (not each document) is the problem.
+   */
+  private async shardStoresOthers(db: NonNullable<Shard['connection']['db']>, r: AttemptResult, batchSize: number): Promise<boolean> {
+    if (r.inserted.length > 0 || r.duplicateCandidates.length > 0) return true;
+    if (batchSize > 1) return false;
+    try {
+      await withTimeout(
+        db
+          .collection<{ _id: string; at: Date }>(WRITE_PROBE_COLLECTION)
+          .updateOne({ _id: this.settings.consumer }, { $set: { at: new Date() } }, { upsert: true }),
+        this.settings.attemptTimeoutMs,
+        'write probe timed out',
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   private async attempt(collection: EventsCollection, docs: StoredEventDocument[], indexes: number[]): Promise<AttemptResult> {
-    const r: AttemptResult = { inserted: [], duplicateCandidates: [], rejected: [], transient: [], outcomeUnknown: false };
+    const r: AttemptResult = { inserted: [], duplicateCandidates: [], rejected: [], transient: [], outcomeUnknown: false, refused: [], partlyWritten: [] };
     try {
       await withTimeout(
         collection.insertMany(
@@ -248,22 +287,32 @@ export class EventWriter {
         if (r.transient.length > 0) r.error = err;
         return r;
       }
-      if (isBatchDocumentError(err)) {
-        // Something in the batch cannot even be sent (or the server refused the command as a
-        // whole): write the documents one by one to find the culprit(s).
+      const documentVerdict = isBatchDocumentError(err);
+      if (documentVerdict || isUnknownServerRefusal(err)) {
+        // Something in the batch cannot even be sent, or the server refused the command as a
+        // whole (a known document code, or an unknown one such as FerretDB's SQLSTATE 22P05):
+        // write the documents one by one to find the culprit(s). Network errors and timeouts
+        // never come here: they say nothing about the documents.
         if (indexes.length === 1) {
           const d = describeError(err);
-          r.rejected.push({ index: indexes[0], code: d.code, reason: d.message });
+          const refusal = { index: indexes[0], ...(d.code !== undefined ? { code: d.code } : {}), reason: d.message };
+          if (documentVerdict) r.rejected.push(refusal);
+          else r.refused.push(refusal);
+          if (!documentVerdict) r.error = err;
           return r;
         }
+        // FerretDB stores the documents before the culprit and then fails the command: a single
+        // write of those answers 11000, and they are ours (the lookup checks processedAt).
+        r.partlyWritten = [...indexes];
         for (const i of indexes) {
-          const single = await this.attempt(collection, docs, [i]);
-          r.inserted.push(...single.inserted);
-          r.duplicateCandidates.push(...single.duplicateCandidates);
-          r.rejected.push(...single.rejected);
-          r.transient.push(...single.transient);
-          r.outcomeUnknown ||= single.outcomeUnknown;
-          r.error ??= single.error;
+          const one = await this.attempt(collection, docs, [i]);
+          r.inserted.push(...one.inserted);
+          r.duplicateCandidates.push(...one.duplicateCandidates);
+          r.rejected.push(...one.rejected);
+          r.refused.push(...one.refused);
+          r.transient.push(...one.transient);
+          r.outcomeUnknown ||= one.outcomeUnknown;
+          r.error ??= one.error;
         }
         return r;
       }
