@@ -2,15 +2,13 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Redis from 'ioredis';
 import type { Collection } from 'mongodb';
 import type { DlqDocument } from '../../src/dlq/dlq-entry';
-import { DLQ_COLLECTION, StoredEventDocument } from '../../src/events/event.types';
-import type { Shard } from '../../src/mongo/mongo-shards';
-import { RollupWriter } from '../../src/processing/rollup-writer';
+import { DLQ_COLLECTION } from '../../src/events/event.types';
 import { encodeStreamEntry } from '../../src/events/stream-entry';
 import { WorkerMetrics } from '../../src/processing/worker-metrics';
 import { WorkerSettings } from '../../src/processing/worker-settings';
 import { waitFor } from '../support/child-process';
-import { recordShardFinds, usesIn } from '../support/query-recorder';
-import { appendEvents, appendRaw, makeEvent, pendingCount, ShardView } from '../support/stream-fixtures';
+import { recordRollups, recordShardFinds, usesIn } from '../support/query-recorder';
+import { appendEvents, appendRaw, makeEvent, pendingCount, ShardView, storedDocument } from '../support/stream-fixtures';
 import { startTestApp } from '../support/test-app';
 import { testEnv } from '../support/test-env';
 
@@ -29,7 +27,7 @@ describe('processing: poison entries are dead-lettered', () => {
   let shards: ShardView;
   let dlq: Collection<DlqDocument>;
   let app: NestFastifyApplication;
-  const rolledUp: string[] = [];
+  let rolledUp: string[] = [];
 
   const drained = async () => (await pendingCount(redis, stream, group)) === 0;
 
@@ -38,12 +36,7 @@ describe('processing: poison entries are dead-lettered', () => {
     shards = await ShardView.connect(env.MONGO_SHARD_URIS);
     dlq = shards.dbs[0].collection<DlqDocument>(DLQ_COLLECTION);
     app = await startTestApp(env);
-    const rollups = app.get(RollupWriter);
-    const original = rollups.apply.bind(rollups);
-    jest.spyOn(rollups, 'apply').mockImplementation(async (shard: Shard, inserted: StoredEventDocument[]) => {
-      rolledUp.push(...inserted.map((d) => d.eventId));
-      await original(shard, inserted);
-    });
+    rolledUp = recordRollups(app);
   });
 
   afterAll(async () => {
@@ -145,10 +138,11 @@ describe('processing: poison entries are dead-lettered', () => {
     expect(await events.countDocuments({ _id: second.eventId })).toBe(0);
   });
 
-  it('an entry delivered more than MAX_DELIVERIES times is dead-lettered without being written', async () => {
-    const event = makeEvent();
-    // Deliver it to a "crashing" consumer atomically with the append, so the live worker cannot
-    // read it first, then mark it as already delivered 5 times.
+  /**
+   * Appends the event and delivers it to a "crashing" consumer atomically (so the live worker
+   * cannot read it first), then marks it as already delivered 5 times; returns the entry id.
+   */
+  const appendOverDelivered = async (event: ReturnType<typeof makeEvent>): Promise<string> => {
     const res = await redis
       .multi()
       .xadd(stream, '*', ...encodeStreamEntry({ event, apiKeyId: null, receivedAt: Date.now() }))
@@ -156,6 +150,24 @@ describe('processing: poison entries are dead-lettered', () => {
       .exec();
     const entryId = res![0][1] as string;
     await redis.call('XCLAIM', stream, group, 'crashing-consumer', 0, entryId, 'RETRYCOUNT', 5);
+    return entryId;
+  };
+
+  it('an entry over MAX_DELIVERIES whose document an earlier delivery stored is acked as a duplicate, not dead-lettered', async () => {
+    const event = makeEvent();
+    const events = shards.events(shards.shardOf(event.userId));
+    await events.insertOne(storedDocument(event));
+    const duplicatesBefore = app.get(WorkerMetrics).duplicates;
+    const entryId = await appendOverDelivered(event);
+
+    await waitFor(async () => (await drained()) && app.get(WorkerMetrics).duplicates > duplicatesBefore, 20_000);
+    expect(await dlq.countDocuments({ entryId })).toBe(0);
+    expect(await events.countDocuments({ _id: event.eventId })).toBe(1);
+  });
+
+  it('an entry delivered more than MAX_DELIVERIES times is dead-lettered without being written', async () => {
+    const event = makeEvent();
+    const entryId = await appendOverDelivered(event);
 
     await waitFor(async () => (await drained()) && (await dlq.countDocuments({ entryId })) === 1, 20_000);
     const dead = await dlq.findOne({ entryId });

@@ -1,6 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { Collection, MongoClient } from 'mongodb';
-import { MongoShards } from '../../src/mongo/mongo-shards';
+import type { StoredEventDocument } from '../../src/events/event.types';
+import { MongoShards, Shard } from '../../src/mongo/mongo-shards';
+import { RollupWriter } from '../../src/processing/rollup-writer';
 
 export interface RecordedFind {
   collection: string;
@@ -26,3 +28,18 @@ export function recordShardFinds(app: INestApplication): { finds: RecordedFind[]
 
 /** True when a filter uses `$in` anywhere (FerretDB never pushes it down: a full scan). */
 export const usesIn = (filter: unknown): boolean => JSON.stringify(filter ?? {}).includes('"$in"');
+
+/**
+ * The eventIds the app's worker hands to the rollups (each call passed through to the real
+ * RollupWriter): every stored event must appear exactly once.
+ */
+export function recordRollups(app: INestApplication): string[] {
+  const rolledUp: string[] = [];
+  const rollups = app.get(RollupWriter);
+  const original = rollups.apply.bind(rollups);
+  jest.spyOn(rollups, 'apply').mockImplementation(async (shard: Shard, inserted: StoredEventDocument[]) => {
+    rolledUp.push(...inserted.map((d) => d.eventId));
+    await original(shard, inserted);
+  });
+  return rolledUp;
+}
