@@ -41,6 +41,8 @@ describe('BatchProcessor', () => {
   let dlq: DlqDocument[];
   let rolled: StoredEventDocument[];
   let dlqFails: boolean;
+  let storedIds: Set<string>;
+  let lookupFails: boolean;
   let processor: BatchProcessor;
   let metrics: WorkerMetrics;
 
@@ -54,6 +56,8 @@ describe('BatchProcessor', () => {
     dlq = [];
     rolled = [];
     dlqFails = false;
+    storedIds = new Set();
+    lookupFails = false;
     metrics = new WorkerMetrics();
     const shard = { index: 2, name: 'mongo-shard-2' } as Shard;
     const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -61,7 +65,13 @@ describe('BatchProcessor', () => {
       settings,
       { indexFor: () => 2 } as unknown as ShardRouter,
       { get: () => shard } as unknown as MongoShards,
-      { write: async () => writeResult } as unknown as EventWriter,
+      {
+        write: async () => writeResult,
+        findStored: async (_s: Shard, ids: string[]) => {
+          if (lookupFails) throw new Error('connect ECONNREFUSED');
+          return new Map(ids.filter((id) => storedIds.has(id)).map((id) => [id, new Date(1)]));
+        },
+      } as unknown as EventWriter,
       { apply: async (_s: Shard, docs: StoredEventDocument[]) => void rolled.push(...docs) } as RollupWriter,
       {
         upsert: async (docs: DlqDocument[]) => {
@@ -138,6 +148,42 @@ describe('BatchProcessor', () => {
       expect(outcome).toEqual({ stored: 0, duplicates: 0, dlq: 0, deferred: 1 });
       expect(acked).toEqual([]);
       expect(transient).toEqual([dead.entry.id]);
+    });
+  });
+
+  describe('over MAX_DELIVERIES', () => {
+    const overDelivered = (id: string) => {
+      const p = processor.prepare(good(id, 4));
+      if (p.kind !== 'dead') throw new Error('expected dead');
+      return p;
+    };
+
+    it('an entry whose document is stored already is acked as a duplicate, not dead-lettered', async () => {
+      const stored = overDelivered('m1');
+      const missing = overDelivered('m2');
+      storedIds.add('m1');
+      const outcome = await processor.deadLetter([stored, missing]);
+      expect(outcome).toEqual({ stored: 0, duplicates: 1, dlq: 1, deferred: 0 });
+      expect(dlq.map((d) => [d.eventId, d.reason])).toEqual([['m2', 'max-deliveries']]);
+      expect(acked.sort()).toEqual([stored.entry.id, missing.entry.id].sort());
+      expect(metrics.duplicates).toBe(1);
+    });
+
+    it('stays pending (a transient failure) when the shard cannot say whether it is stored', async () => {
+      lookupFails = true;
+      const d = overDelivered('m3');
+      const outcome = await processor.deadLetter([d]);
+      expect(outcome).toEqual({ stored: 0, duplicates: 0, dlq: 0, deferred: 1 });
+      expect(dlq).toEqual([]);
+      expect(acked).toEqual([]);
+      expect(transient).toEqual([d.entry.id]);
+    });
+
+    it('other dead letters are not looked up', async () => {
+      lookupFails = true;
+      const dead = processor.prepare(entry(['garbage', 'x']));
+      if (dead.kind !== 'dead') throw new Error('expected dead');
+      expect((await processor.deadLetter([dead])).dlq).toBe(1);
     });
   });
 });

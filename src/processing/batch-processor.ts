@@ -32,6 +32,8 @@ export interface DeadLetter {
   error: { message: string; code?: number };
   eventId: string | null;
   userId: string | null;
+  /** For max-deliveries: the shard its document would be on, when the entry decodes to one. */
+  shard?: number;
 }
 
 export type PreparedEntry = PreparedEvent | DeadLetter;
@@ -79,11 +81,14 @@ export class BatchProcessor {
     const counted = entry.deliveries - entry.transientFailures;
     if (counted > this.settings.maxDeliveries) {
       const ids = peekIds(entry.fields);
-      return this.dead(entry, 'max-deliveries', {
+      const dead = this.dead(entry, 'max-deliveries', {
         message:
           `delivered ${entry.deliveries} times (${entry.transientFailures} ended in a transient storage failure); ` +
           `more than MAX_DELIVERIES=${this.settings.maxDeliveries} without an outcome`,
       }, ids.eventId, ids.userId);
+      // deadLetter() first checks whether an earlier delivery stored it after all.
+      if (dead.eventId !== null && dead.userId !== null) dead.shard = this.router.indexFor(dead.userId);
+      return dead;
     }
     let decoded;
     try {
@@ -161,9 +166,57 @@ export class BatchProcessor {
     };
   }
 
-  /** Records dead letters on shard 0, then acks them. If the DLQ write fails they stay pending. */
-  async deadLetter(items: DeadLetter[], log: BatchLog = this.batchLogger()): Promise<BatchOutcome> {
-    if (items.length === 0) return EMPTY;
+  /**
+   * Records dead letters on shard 0, then acks them. If the DLQ write fails they stay pending.
+   * An entry over MAX_DELIVERIES whose document is stored already (an earlier delivery wrote it
+   * and then lost its ack, or was reclaimed mid-write) is acked as a duplicate instead: the
+   * delivery count alone never dead-letters a stored event.
+   */
+  async deadLetter(all: DeadLetter[], log: BatchLog = this.batchLogger()): Promise<BatchOutcome> {
+    if (all.length === 0) return EMPTY;
+    const checked = await this.settleStored(all, log);
+    const items = checked.dead;
+    if (items.length === 0) return { ...EMPTY, duplicates: checked.duplicates, deferred: checked.deferred };
+    const outcome = await this.recordDead(items, log);
+    return { ...outcome, duplicates: checked.duplicates, deferred: outcome.deferred + checked.deferred };
+  }
+
+  /**
+   * Over-delivered entries whose document is on its shard: ack as duplicates. If the shard cannot
+   * tell (down), leave them pending as a transient failure — never dead-letter on a guess.
+   */
+  private async settleStored(items: DeadLetter[], log: BatchLog): Promise<{ dead: DeadLetter[]; duplicates: number; deferred: number }> {
+    const byShard = new Map<number, DeadLetter[]>();
+    const dead: DeadLetter[] = [];
+    for (const d of items) {
+      if (d.reason !== 'max-deliveries' || d.shard === undefined || d.eventId === null) dead.push(d);
+      else byShard.set(d.shard, [...(byShard.get(d.shard) ?? []), d]);
+    }
+    let duplicates = 0;
+    let deferred = 0;
+    for (const [shardIndex, list] of byShard) {
+      const shard = this.shards.get(shardIndex);
+      let stored: Map<string, unknown>;
+      try {
+        stored = await this.writer.findStored(shard, list.map((d) => d.eventId!));
+      } catch (err) {
+        await this.defer(list.map((d) => d.entry), `stored check before dead-lettering failed: ${describeError(err).message}`, shard.name, log);
+        deferred += list.length;
+        continue;
+      }
+      const done = list.filter((d) => stored.has(d.eventId!));
+      dead.push(...list.filter((d) => !stored.has(d.eventId!)));
+      if (done.length > 0) {
+        log.warn({ shard: shard.name, entries: done.length }, 'entries over MAX_DELIVERIES are stored already; acked as duplicates, not dead-lettered');
+        await this.ack(done.map((d) => d.entry), log);
+        this.metrics.duplicates += done.length;
+        duplicates += done.length;
+      }
+    }
+    return { dead, duplicates, deferred };
+  }
+
+  private async recordDead(items: DeadLetter[], log: BatchLog): Promise<BatchOutcome> {
     const now = new Date();
     const docs = items.map((d) => toDlqDocument(d, this.settings.consumer, now));
     try {

@@ -51,8 +51,8 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   private readonly shardBuffers = new Map<number, ShardBuffer>();
   private deadBuffer: DeadLetter[] = [];
-  /** `stream␀id` of every entry read and not yet finished (buffered or being written). */
-  private readonly held = new Set<string>();
+  /** Every entry read and not yet finished (buffered or being written), by `stream␀id`, with when it was taken. */
+  private readonly held = new Map<string, { entry: DeliveredEntry; since: number }>();
   private readonly inflight = new Set<Promise<void>>();
   private roomWaiters: Array<() => void> = [];
 
@@ -91,6 +91,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     this.readLoopDone = this.readLoop();
     this.startLoop('reclaim', 0, this.settings.reclaimIntervalMs, () => this.reclaim());
     this.startLoop('hygiene', this.settings.hygieneIntervalMs, this.settings.hygieneIntervalMs, () => this.hygiene());
+    this.startLoop('touch', this.settings.touchIntervalMs, this.settings.touchIntervalMs, () => this.touchHeld());
   }
 
   /**
@@ -151,7 +152,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     for (const entry of entries) {
       const key = `${entry.stream}\u0000${entry.id}`;
       if (this.held.has(key)) continue;
-      this.held.add(key);
+      this.held.set(key, { entry, since: Date.now() });
       const prepared = this.processor.prepare(entry);
       if (prepared.kind === 'dead') {
         this.deadBuffer.push(prepared);
@@ -292,6 +293,19 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
         start = page.next;
       }
     }
+  }
+
+  /**
+   * Entries held for a while (waiting for a write slot, or in a slow write) get their idle time
+   * reset, so no other consumer reclaims them mid-write (each reclaim counts a delivery, and
+   * bouncing entries used to exceed MAX_DELIVERIES while being stored). Entries younger than
+   * half an interval are skipped: the read or claim that brought them reset their idle time.
+   */
+  private async touchHeld(): Promise<void> {
+    const cutoff = Date.now() - this.settings.touchIntervalMs / 2;
+    const due: DeliveredEntry[] = [];
+    for (const { entry, since } of this.held.values()) if (since <= cutoff) due.push(entry);
+    if (due.length > 0) await this.group.touch(due);
   }
 
   private async hygiene(): Promise<void> {

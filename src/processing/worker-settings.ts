@@ -38,6 +38,12 @@ export class WorkerSettings {
   reclaimIntervalMs = 5_000;
   /** Own entries left pending after a transient failure are retried once idle this long. */
   ownRetryIdleMs = 5_000;
+  /**
+   * How often entries held by this process (buffered or being written) get their idle time reset
+   * (XCLAIM JUSTID: no delivery counted), so other consumers never reclaim them mid-write.
+   * Well below CLAIM_IDLE_MS: an entry is idle at most about one interval before its first touch.
+   */
+  touchIntervalMs = 20_000;
   /** Stream trimming and consumer-list cleanup. */
   hygieneIntervalMs = 2_000;
   /** Consumers with nothing pending and idle this long are removed from the group. */
@@ -62,6 +68,7 @@ export class WorkerSettings {
     s.reclaimIntervalMs = clamp(Math.floor(config.CLAIM_IDLE_MS / 4), 50, 5_000);
     s.ownRetryIdleMs = clamp(Math.floor(config.CLAIM_IDLE_MS / 4), 50, 5_000);
     s.blockMs = clamp(config.BATCH_TIMEOUT_MS, 100, 1_000);
+    s.touchIntervalMs = clamp(Math.floor(config.CLAIM_IDLE_MS / 3), 25, 20_000);
     return s;
   }
 }

@@ -8,6 +8,7 @@ import type { Connection } from 'mongoose';
 import { AnalyticsCache } from '../../src/analytics/analytics-cache';
 import { AnalyticsService } from '../../src/analytics/analytics.service';
 import { RollupReader } from '../../src/analytics/rollup.reader';
+import { decodeUserActivity, encodeUserActivity, groupIntoBuckets } from '../../src/analytics/rollups/rollup-batch';
 import { RedisRollupWriter } from '../../src/analytics/rollups/redis-rollup.writer';
 import { UserEventsReader } from '../../src/analytics/user-events.reader';
 import { toErrorResponse } from '../../src/common/http/error-mapping';
@@ -75,6 +76,78 @@ describe('rollups on the shared Redis', () => {
     expect(value.topUsers[0]).toEqual({ userId: 'ann', eventCount: 2, lastEventAt: new Date(t + 1_000).toISOString(), eventTypes: ['buy', 'view'] });
     expect(value.uniqueUsers).toBe(3);
     expect(value.uniqueSessions).toBe(3);
+  });
+
+  it('one apply writes exactly what plain commands would (counts, users, activity merges, HyperLogLogs, expiry)', async () => {
+    const { writer, keys } = analytics(redis);
+    const now = Date.now();
+    const t = now - 90 * 60_000; // spans two hours and several minutes
+    let n = 0;
+    const ev = (userId: string, type: string, session: string) => doc(userId, type, t + (n++ % 120) * 37_000, session);
+    // Repeat users across batches (the merge path), several types, and one bucket with more than
+    // 500 sessions (PFADD in chunks inside the script).
+    const batches = [
+      Array.from({ length: 700 }, (_, i) => ev(`u${i % 40}`, ['a.view', 'b-click', 'c:buy'][i % 3], `s${i}`)),
+      Array.from({ length: 120 }, (_, i) => ev(`u${i % 55}`, ['a.view', 'd_new'][i % 2], `s${i % 90}`)),
+      [ev('solo', 'a.view', 'solo-s')],
+    ];
+    const nowSeconds = Math.floor(now / 1000);
+
+    const dump = async () => {
+      const out: Record<string, unknown> = {};
+      for (const key of (await redis.keys('analytics:{rollup}:*')).sort()) {
+        if (key.startsWith(keys.analyticsApplied(''))) continue; // batch markers: the writer's own
+        const type = await redis.type(key);
+        const expireAt = await redis.call('EXPIRETIME', key);
+        if (type === 'hash') {
+          const h = await redis.hgetall(key);
+          // Activity values compare as decoded maps (the order of types inside is not meaningful).
+          out[key] = { expireAt, h: Object.fromEntries(Object.entries(h).map(([f, v]) => [f, v.includes('@') ? Object.fromEntries(decodeUserActivity(v)) : v])) };
+        } else if (type === 'zset') {
+          out[key] = { expireAt, z: await redis.zrange(key, 0, -1, 'WITHSCORES') };
+        } else {
+          out[key] = { expireAt, hll: await redis.pfcount(key) };
+        }
+      }
+      return out;
+    };
+
+    await redis.flushdb();
+    for (const b of batches) await writer.apply({ index: 2 } as never, b);
+    const viaScript = await dump();
+
+    // The same flushes as plain commands, from the same in-memory grouping.
+    await redis.flushdb();
+    for (const b of batches) {
+      for (const d of groupIntoBuckets(b, nowSeconds)) {
+        const { g, bucket, expireAt } = d;
+        const c = keys.analyticsCounts(2, g, bucket);
+        const u = keys.analyticsUserCounts(2, g, bucket);
+        const ud = keys.analyticsUserDetails(2, g, bucket);
+        for (const [type, count] of d.counts) await redis.hincrby(c, type, count);
+        for (const [user, a] of d.users) {
+          await redis.zincrby(u, a.count, user);
+          const cur = await redis.hget(ud, user);
+          const merged = decodeUserActivity(cur ?? '');
+          decodeUserActivity(encodeUserActivity(a.types), merged);
+          await redis.hset(ud, user, encodeUserActivity(merged));
+        }
+        const hu = keys.analyticsUniques('users', g, bucket);
+        const hs = keys.analyticsUniques('sessions', g, bucket);
+        await redis.pfadd(hu, ...d.userIds);
+        await redis.pfadd(hs, ...d.sessionIds);
+        for (const k of [c, u, ud, hu, hs]) await redis.expireat(k, expireAt);
+        for (const [type, sessions] of d.typeSessionIds) {
+          const k = keys.analyticsUniques('sessions', g, bucket, type);
+          await redis.pfadd(k, ...sessions);
+          await redis.expireat(k, expireAt);
+        }
+      }
+    }
+    const viaCommands = await dump();
+    expect(Object.keys(viaScript).length).toBeGreaterThan(20);
+    expect(viaScript).toEqual(viaCommands);
+    await redis.flushdb();
   });
 
   it('breaks count ties by userId ascending, across shards, keeping exactly k', async () => {

@@ -26,6 +26,22 @@ export function makeEvent(overrides: Partial<IngestedEvent> = {}): IngestedEvent
   };
 }
 
+/** The document a worker would have stored for `event` (for "an earlier delivery wrote it" set-ups). */
+export function storedDocument(event: IngestedEvent, processedAt = new Date()): StoredEventDocument {
+  return {
+    _id: event.eventId,
+    eventId: event.eventId,
+    eventType: event.eventType,
+    userId: event.userId,
+    sessionId: event.sessionId,
+    timestamp: new Date(event.timestamp),
+    priority: event.priority ?? 1,
+    receivedAt: new Date(),
+    processedAt,
+    apiKeyId: null,
+  };
+}
+
 /** XADDs events exactly as the API would (one pipeline); returns the entry ids. */
 export async function appendEvents(redis: Redis, stream: string, events: IngestedEvent[], apiKeyId: string | null = 'key-test'): Promise<string[]> {
   const pipeline = redis.pipeline();

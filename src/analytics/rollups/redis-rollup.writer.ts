@@ -23,6 +23,24 @@ export const APPLIED_MARKER_TTL_SECONDS = 86_400;
 const APPLY_SCRIPT = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 local function merge(cur, delta)
+  -- Fast path: a one-type delta (most users have one event per bucket and flush) is added in
+  -- place, or appended when the type is new, without taking the whole value apart.
+  local t, c, l = string.match(delta, '^([^,=]+)=(%d+)@(%d+)$')
+  if t and cur then
+    local s = 1
+    while true do
+      local a, b = string.find(cur, t .. '=', s, true)
+      if not a then return cur .. ',' .. delta end
+      if a == 1 or string.sub(cur, a - 1, a - 1) == ',' then
+        local oc, ol = string.match(cur, '^(%d+)@(%d+)', b + 1)
+        local e = b + #oc + 1 + #ol
+        local n = tonumber(oc) + tonumber(c)
+        local last = math.max(tonumber(ol), tonumber(l))
+        return string.sub(cur, 1, b) .. string.format('%d', n) .. '@' .. string.format('%d', last) .. string.sub(cur, e + 1)
+      end
+      s = b + 1
+    end
+  end
   local m, order = {}, {}
   for _, s in ipairs({cur or '', delta}) do
     for t, c, l in string.gmatch(s, '([^,=]+)=(%d+)@(%d+)') do

@@ -3,7 +3,7 @@ import type { StoredEventDocument } from '../../events/event.types';
 import type { Shard } from '../../mongo/mongo-shards';
 import { WorkerMetrics } from '../worker-metrics';
 import { WorkerSettings } from '../worker-settings';
-import { EventWriter } from './event-writer';
+import { EventWriter, WRITE_PROBE_COLLECTION } from './event-writer';
 
 /**
  * A collection that behaves like the events collection for insertMany(ordered: false): unique
@@ -18,9 +18,23 @@ class FakeEvents {
   /** _ids whose insert reports 11000 without the _id existing (another unique index). */
   otherIndexClash = new Set<string>();
 
+  /** _ids the server refuses with an unknown code for the whole command (FerretDB: SQLSTATE 22P05 for NUL). */
+  sqlRefuse = new Set<string>();
+  /** Every insert fails with an unknown server code (the shard's backend is broken, not a document). */
+  brokenBackend = false;
+
   async insertMany(docs: StoredEventDocument[]): Promise<void> {
     this.calls += 1;
     const failure = this.failures.shift();
+    const unknownRefusal = () =>
+      new MongoBulkWriteError({ message: 'ERROR: unsupported Unicode escape sequence (SQLSTATE 22P05)', code: 1, writeErrors: [] }, {} as never);
+    if (this.brokenBackend) throw unknownRefusal();
+    const culprit = docs.findIndex((d) => this.sqlRefuse.has(d._id));
+    if (culprit >= 0) {
+      // Like FerretDB v1.24: the documents before the culprit are stored, then the command fails.
+      for (const d of docs.slice(0, culprit)) if (!this.stored.has(d._id)) this.stored.set(d._id, { ...d });
+      throw unknownRefusal();
+    }
     if (failure === 'network') throw new MongoNetworkError('connection closed');
     if (failure === 'bson' && docs.some((d) => this.refuse.has(d._id))) throw new BSON.BSONError('key must not contain null bytes');
     const writeErrors: Array<{ index: number; code: number; errmsg: string }> = [];
@@ -35,9 +49,27 @@ class FakeEvents {
     }
   }
 
-  find(filter: { _id: { $in: string[] } }) {
-    const rows = filter._id.$in.filter((id) => this.stored.has(id)).map((id) => ({ _id: id, processedAt: this.stored.get(id)!.processedAt }));
-    return { toArray: async () => rows };
+  /** Index names the collection lists besides `_id_` (all unique). */
+  uniqueIndexes: string[] = [];
+  listIndexCalls = 0;
+  lookups: string[] = [];
+
+  listIndexes() {
+    this.listIndexCalls += 1;
+    const list = [{ v: 2, key: { _id: 1 }, name: '_id_' }, ...this.uniqueIndexes.map((name) => ({ v: 2, key: { k: 1 }, name, unique: true }))];
+    return { toArray: async () => list };
+  }
+
+  async findOne(filter: { _id: unknown }) {
+    // Only single-_id equalities: anything else (e.g. $in, a full scan on FerretDB) fails the test.
+    if (typeof filter._id !== 'string') throw new Error(`unexpected lookup ${JSON.stringify(filter)}`);
+    this.lookups.push(filter._id);
+    const d = this.stored.get(filter._id);
+    return d ? { _id: d._id, processedAt: d.processedAt } : null;
+  }
+
+  find(filter: unknown): never {
+    throw new Error(`unexpected find ${JSON.stringify(filter)}`);
   }
 }
 
@@ -60,9 +92,21 @@ describe('EventWriter', () => {
   let writer: EventWriter;
   let metrics: WorkerMetrics;
 
+  let probeFails: boolean;
+  let probes: number;
+
   beforeEach(() => {
     events = new FakeEvents();
-    shard = { index: 1, name: 'mongo-shard-1', connection: { db: { collection: () => events } } } as unknown as Shard;
+    probeFails = false;
+    probes = 0;
+    const probe = {
+      updateOne: async () => {
+        probes += 1;
+        if (probeFails) throw new MongoBulkWriteError({ message: 'backend down', code: 1, writeErrors: [] }, {} as never);
+      },
+    };
+    const collection = (name: string) => (name === WRITE_PROBE_COLLECTION ? probe : events);
+    shard = { index: 1, name: 'mongo-shard-1', connection: { db: { collection } } } as unknown as Shard;
     const settings = new WorkerSettings();
     settings.retryBaseMs = 1;
     settings.retryCapMs = 5;
@@ -87,11 +131,32 @@ describe('EventWriter', () => {
     expect(r.deferred).toEqual([]);
   });
 
+  it('a redelivery needs no lookup when no unique index besides _id exists', async () => {
+    for (const id of ['a', 'b', 'c']) events.stored.set(id, doc(id, new Date(1)));
+    const r = await writer.write(shard, [doc('a'), doc('b'), doc('c'), doc('new')]);
+    expect(r.duplicates).toEqual([0, 1, 2]);
+    expect(r.inserted).toEqual([3]);
+    expect(events.lookups).toEqual([]);
+    expect(events.listIndexCalls).toBe(1);
+  });
+
   it('a duplicate-key error whose _id is not stored is a refusal (another unique index)', async () => {
+    events.uniqueIndexes = ['operator_mistake'];
     events.otherIndexClash.add('x');
-    const r = await writer.write(shard, [doc('x')]);
-    expect(r.duplicates).toEqual([]);
+    events.stored.set('dup', doc('dup', new Date(1)));
+    const r = await writer.write(shard, [doc('x'), doc('dup')]);
+    expect(r.duplicates).toEqual([1]);
     expect(r.rejected).toEqual([expect.objectContaining({ index: 0, code: 11000 })]);
+    // Looked up one _id at a time (never $in).
+    expect(events.lookups.sort()).toEqual(['dup', 'x']);
+  });
+
+  it('a failed index listing leaves the duplicates pending rather than guessing', async () => {
+    events.stored.set('a', doc('a', new Date(1)));
+    events.listIndexes = () => ({ toArray: async () => Promise.reject(new MongoNetworkError('connection closed')) }) as never;
+    const r = await writer.write(shard, [doc('a')]);
+    expect(r.deferred).toEqual([0]);
+    expect(r.duplicates).toEqual([]);
   });
 
   it('retries a transient failure; a write whose answer was lost still counts as inserted', async () => {
@@ -102,6 +167,8 @@ describe('EventWriter', () => {
     expect(r.duplicates).toEqual([]);
     expect(events.calls).toBe(2);
     expect(metrics.retries).toBe(1);
+    // Only documents of the attempt whose answer was lost are looked up, one _id at a time.
+    expect(events.lookups.sort()).toEqual(['a', 'b']);
   });
 
   it('a document written earlier by someone else stays a duplicate after a lost answer', async () => {
@@ -119,6 +186,8 @@ describe('EventWriter', () => {
     expect(r.deferReason).toMatch(/connection closed/);
     expect(events.calls).toBe(3);
 
+    // Still within the pause however slow this machine is (the first pause is only 100 ms).
+    (writer.breaker(shard) as unknown as { openUntil: number }).openUntil = Date.now() + 60_000;
     const again = await writer.write(shard, [doc('b')]);
     expect(again.deferred).toEqual([0]);
     expect(again.deferReason).toMatch(/paused/);
@@ -163,5 +232,51 @@ describe('EventWriter', () => {
     expect(r.inserted.sort()).toEqual([0, 2]);
     expect(r.rejected.map((x) => x.index)).toEqual([1]);
     expect(r.deferred).toEqual([]);
+  });
+
+  describe('a whole command refused with an unknown server code', () => {
+    it('is split: the good documents are stored, only the culprit is refused', async () => {
+      events.sqlRefuse.add('nul');
+      const r = await writer.write(shard, [doc('a'), doc('b'), doc('nul'), doc('c')]);
+      // a and b were stored by the failed command itself (FerretDB stops at the culprit): they are
+      // found with our processedAt and count as inserted, so the rollups see them once.
+      expect(r.inserted.sort()).toEqual([0, 1, 3]);
+      expect(r.duplicates).toEqual([]);
+      expect(r.rejected).toEqual([{ index: 2, code: 1, reason: expect.stringMatching(/22P05/) }]);
+      expect(r.deferred).toEqual([]);
+      expect([...events.stored.keys()].sort()).toEqual(['a', 'b', 'c']);
+    });
+
+    it('a lone refused document is the culprit once a probe write on the shard succeeds', async () => {
+      events.sqlRefuse.add('nul');
+      const r = await writer.write(shard, [doc('nul')]);
+      expect(r.rejected).toEqual([expect.objectContaining({ index: 0, code: 1 })]);
+      expect(probes).toBe(1);
+    });
+
+    it('a lone refused document stays pending when the probe fails too (the shard, not the document)', async () => {
+      events.sqlRefuse.add('nul');
+      probeFails = true;
+      const r = await writer.write(shard, [doc('nul')]);
+      expect(r.rejected).toEqual([]);
+      expect(r.deferred).toEqual([0]);
+    });
+
+    it('when every document is refused alike the shard is the problem: nothing is dead-lettered', async () => {
+      events.brokenBackend = true;
+      const r = await writer.write(shard, [doc('a'), doc('b'), doc('c')]);
+      expect(r.rejected).toEqual([]);
+      expect(r.deferred.sort()).toEqual([0, 1, 2]);
+      expect(r.deferReason).toMatch(/22P05/);
+    });
+
+    it('a network failure is never split into single writes', async () => {
+      events.failures = ['network', 'network', 'network'];
+      const r = await writer.write(shard, [doc('a'), doc('b')]);
+      expect(r.deferred).toEqual([0, 1]);
+      expect(r.rejected).toEqual([]);
+      // One insertMany per attempt, no single-document writes.
+      expect(events.calls).toBe(3);
+    });
   });
 });

@@ -5,7 +5,7 @@ import { EVENTS_COLLECTION, StoredEventDocument } from '../../events/event.types
 import type { Shard } from '../../mongo/mongo-shards';
 import { WorkerMetrics } from '../worker-metrics';
 import { WorkerSettings } from '../worker-settings';
-import { describeError, DUPLICATE_KEY, isBatchDocumentError, isTransientError } from './mongo-errors';
+import { describeError, DUPLICATE_KEY, isBatchDocumentError, isTransientError, isUnknownServerRefusal } from './mongo-errors';
 import { backoffDelayMs, sleep } from './retry-policy';
 import { ShardBreaker } from './shard-breaker';
 
@@ -28,6 +28,12 @@ export interface ShardWriteResult {
   deferReason?: string;
 }
 
+/** Single-`_id` lookups in flight at once per call (the shard's connection pool is shared). */
+const LOOKUP_LANES = 8;
+
+/** Collection of the one-document probe write that tells "the shard stores documents" (see shardStoresOthers). */
+export const WRITE_PROBE_COLLECTION = 'events_write_probe';
+
 class AttemptTimeoutError extends Error {
   override readonly name = 'AttemptTimeoutError';
 }
@@ -40,6 +46,13 @@ interface AttemptResult {
   transient: number[];
   /** True when the failure hid whether those documents were written (network error, timeout). */
   outcomeUnknown: boolean;
+  /**
+   * Refused alone with an unknown server code: a culprit only if the shard demonstrably stores
+   * other documents (see write()); otherwise the shard is the problem and they are transient.
+   */
+  refused: RejectedDocument[];
+  /** Documents a failed whole command may have stored in part (FerretDB stops at the culprit). */
+  partlyWritten: number[];
   error?: unknown;
 }
 
@@ -111,13 +124,19 @@ export class EventWriter {
     let todo = all;
     let lastError: unknown;
     for (let attempt = 1; todo.length > 0; attempt++) {
+      const tried = todo.length;
       const r = await this.attempt(collection, docs, todo);
       result.inserted.push(...r.inserted);
       result.rejected.push(...r.rejected);
       duplicateCandidates.push(...r.duplicateCandidates);
       if (r.outcomeUnknown) for (const i of r.transient) uncertain.add(i);
+      for (const i of r.partlyWritten) uncertain.add(i);
       todo = r.transient;
       lastError = r.error;
+      if (r.refused.length > 0) {
+        if (await this.shardStoresOthers(db, r, tried)) result.rejected.push(...r.refused);
+        else todo = [...todo, ...r.refused.map((x) => x.index)];
+      }
       if (todo.length === 0 || attempt >= attempts) break;
       // Another batch has meanwhile declared the shard down: stop retrying, keep entries pending.
       if (gate === 'closed' && breaker.isOpen) break;
@@ -138,9 +157,13 @@ export class EventWriter {
   /**
    * 11000 means "a unique index already holds this key". For `_id` that is the redelivery case
    * (success, not counted again) — but FerretDB's error does not say which index, and an operator
-   * could add another unique index. So look the ids up: a missing `_id` means the document was
-   * refused by another index (dead-letter). A found document whose processedAt is ours was
-   * written by an earlier attempt of this very call whose answer was lost: that one is "inserted".
+   * could add another unique index. So, after the error, the shard's index list is read (cheap:
+   * catalog only): with no unique index besides `_id` every 11000 is a redelivery and nothing is
+   * looked up. Documents are looked up only when another unique index exists (a missing `_id`
+   * means that index refused it: dead-letter) or when an earlier attempt of this very call may
+   * have written them (its answer was lost): a found document whose processedAt is ours was
+   * written by that attempt and counts as "inserted", so the rollups do not miss it.
+   * Lookups are single-`_id` equalities (FerretDB pushes `{_id: x}` down; `$in` is a full scan).
    */
   private async resolveDuplicates(
     collection: EventsCollection,
@@ -149,16 +172,12 @@ export class EventWriter {
     uncertain: Set<number>,
     result: ShardWriteResult,
   ): Promise<void> {
+    let lookAll: boolean;
     let found: Map<string, Date | undefined>;
     try {
-      const rows = await withTimeout(
-        collection
-          .find({ _id: { $in: candidates.map((i) => docs[i]._id) } }, { projection: { _id: 1, processedAt: 1 } })
-          .toArray(),
-        this.settings.attemptTimeoutMs,
-        'duplicate lookup timed out',
-      );
-      found = new Map(rows.map((r) => [r._id, r.processedAt]));
+      lookAll = candidates.some((i) => !uncertain.has(i)) && (await this.hasOtherUniqueIndex(collection));
+      const toLookUp = lookAll ? candidates : candidates.filter((i) => uncertain.has(i));
+      found = toLookUp.length > 0 ? await this.lookUpIds(collection, toLookUp.map((i) => docs[i]._id)) : new Map();
     } catch (err) {
       // Cannot tell: keep them pending, the next delivery decides.
       result.deferred.push(...candidates);
@@ -167,7 +186,9 @@ export class EventWriter {
     }
     for (const i of candidates) {
       const doc = docs[i];
-      if (!found.has(doc._id)) {
+      if (!lookAll && !uncertain.has(i)) {
+        result.duplicates.push(i);
+      } else if (!found.has(doc._id)) {
         result.rejected.push({ index: i, code: DUPLICATE_KEY, reason: 'duplicate key on a unique index other than _id' });
       } else if (uncertain.has(i) && found.get(doc._id)?.getTime() === doc.processedAt.getTime()) {
         result.inserted.push(i);
@@ -177,8 +198,66 @@ export class EventWriter {
     }
   }
 
+  /** Whether the events collection has a unique index besides `_id` (read fresh: an operator may add one). */
+  private async hasOtherUniqueIndex(collection: EventsCollection): Promise<boolean> {
+    const indexes = await withTimeout(collection.listIndexes().toArray(), this.settings.attemptTimeoutMs, 'index listing timed out');
+    return indexes.some((ix) => ix.unique === true && ix.name !== '_id_');
+  }
+
+  /**
+   * Which of these `_id`s are stored on the shard (with their processedAt). One `{_id: x}` query
+   * per id, a few in parallel: an equality on `_id` is answered from FerretDB's primary key, while
+   * `{_id: {$in: …}}` is never pushed down and scans the whole collection (7 s at 30k documents).
+   */
+  async findStored(shard: Shard, ids: string[]): Promise<Map<string, Date | undefined>> {
+    const db = shard.connection.db;
+    if (!db) throw new Error(`${shard.name} is not connected`);
+    return this.lookUpIds(db.collection<StoredEventDocument>(EVENTS_COLLECTION), ids);
+  }
+
+  private async lookUpIds(collection: EventsCollection, ids: string[]): Promise<Map<string, Date | undefined>> {
+    const found = new Map<string, Date | undefined>();
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        const row = await collection.findOne({ _id: id }, { projection: { _id: 1, processedAt: 1 } });
+        if (row) found.set(row._id, row.processedAt);
+      }
+    };
+    await withTimeout(
+      Promise.all(Array.from({ length: Math.min(LOOKUP_LANES, ids.length) }, lane)),
+      this.settings.attemptTimeoutMs,
+      'duplicate lookup timed out',
+    );
+    return found;
+  }
+
+  /**
+   * Whether documents refused with an unknown server code are the culprits: yes when another
+   * document of the same split was accepted (inserted, or answered as a duplicate); for a batch
+   * of one, when a tiny probe write on the same shard succeeds right after. When every document
+   * of a larger batch is refused the same way, the shard (not each document) is the problem.
+   */
+  private async shardStoresOthers(db: NonNullable<Shard['connection']['db']>, r: AttemptResult, batchSize: number): Promise<boolean> {
+    if (r.inserted.length > 0 || r.duplicateCandidates.length > 0) return true;
+    if (batchSize > 1) return false;
+    try {
+      await withTimeout(
+        db
+          .collection<{ _id: string; at: Date }>(WRITE_PROBE_COLLECTION)
+          .updateOne({ _id: this.settings.consumer }, { $set: { at: new Date() } }, { upsert: true }),
+        this.settings.attemptTimeoutMs,
+        'write probe timed out',
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   private async attempt(collection: EventsCollection, docs: StoredEventDocument[], indexes: number[]): Promise<AttemptResult> {
-    const r: AttemptResult = { inserted: [], duplicateCandidates: [], rejected: [], transient: [], outcomeUnknown: false };
+    const r: AttemptResult = { inserted: [], duplicateCandidates: [], rejected: [], transient: [], outcomeUnknown: false, refused: [], partlyWritten: [] };
     try {
       await withTimeout(
         collection.insertMany(
@@ -208,22 +287,32 @@ export class EventWriter {
         if (r.transient.length > 0) r.error = err;
         return r;
       }
-      if (isBatchDocumentError(err)) {
-        // Something in the batch cannot even be sent (or the server refused the command as a
-        // whole): write the documents one by one to find the culprit(s).
+      const documentVerdict = isBatchDocumentError(err);
+      if (documentVerdict || isUnknownServerRefusal(err)) {
+        // Something in the batch cannot even be sent, or the server refused the command as a
+        // whole (a known document code, or an unknown one such as FerretDB's SQLSTATE 22P05):
+        // write the documents one by one to find the culprit(s). Network errors and timeouts
+        // never come here: they say nothing about the documents.
         if (indexes.length === 1) {
           const d = describeError(err);
-          r.rejected.push({ index: indexes[0], code: d.code, reason: d.message });
+          const refusal = { index: indexes[0], ...(d.code !== undefined ? { code: d.code } : {}), reason: d.message };
+          if (documentVerdict) r.rejected.push(refusal);
+          else r.refused.push(refusal);
+          if (!documentVerdict) r.error = err;
           return r;
         }
+        // FerretDB stores the documents before the culprit and then fails the command: a single
+        // write of those answers 11000, and they are ours (the lookup checks processedAt).
+        r.partlyWritten = [...indexes];
         for (const i of indexes) {
-          const single = await this.attempt(collection, docs, [i]);
-          r.inserted.push(...single.inserted);
-          r.duplicateCandidates.push(...single.duplicateCandidates);
-          r.rejected.push(...single.rejected);
-          r.transient.push(...single.transient);
-          r.outcomeUnknown ||= single.outcomeUnknown;
-          r.error ??= single.error;
+          const one = await this.attempt(collection, docs, [i]);
+          r.inserted.push(...one.inserted);
+          r.duplicateCandidates.push(...one.duplicateCandidates);
+          r.rejected.push(...one.rejected);
+          r.refused.push(...one.refused);
+          r.transient.push(...one.transient);
+          r.outcomeUnknown ||= one.outcomeUnknown;
+          r.error ??= one.error;
         }
         return r;
       }

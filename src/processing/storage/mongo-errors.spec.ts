@@ -6,7 +6,7 @@ import {
   MongoServerError,
   MongoServerSelectionError,
 } from 'mongodb';
-import { isBatchDocumentError, isDocumentError, isTransientError } from './mongo-errors';
+import { isBatchDocumentError, isDocumentError, isTransientError, isUnknownServerRefusal } from './mongo-errors';
 
 describe('storage error classification', () => {
   it.each([
@@ -32,9 +32,20 @@ describe('storage error classification', () => {
     expect(isBatchDocumentError(err)).toBe(true);
   });
 
-  it('an unknown server error is treated as transient (never dead-letter on a hunch)', () => {
-    const err = new MongoServerError({ code: 1, errmsg: 'InternalError: backend unavailable' });
+  it('an unknown server error is not a document verdict, but a refusal the writer investigates', () => {
+    const err = new MongoServerError({ code: 1, errmsg: 'ERROR: unsupported Unicode escape sequence (SQLSTATE 22P05)' });
     expect(isBatchDocumentError(err)).toBe(false);
+    expect(isUnknownServerRefusal(err)).toBe(true);
+    expect(isUnknownServerRefusal(new MongoBulkWriteError({ message: '22P05', code: 1, writeErrors: [] }, {} as never))).toBe(true);
+  });
+
+  it.each([
+    ['network error', new MongoNetworkError('connection closed')],
+    ['network timeout', new MongoNetworkTimeoutError('timed out')],
+    ['a retryable code', new MongoServerError({ code: 91, errmsg: 'shutting down' })],
+    ['a plain error without a code', new Error('something odd')],
+  ])('%s is never an unknown refusal (never split, never a poison document)', (_, err) => {
+    expect(isUnknownServerRefusal(err)).toBe(false);
   });
 
   it('a bulk write error is neither: its per-document errors decide', () => {

@@ -112,6 +112,18 @@ export function isBatchDocumentError(err: unknown): boolean {
   return code !== undefined && DOCUMENT_CODES.has(code);
 }
 
+/**
+ * A whole-command failure the server answered with a code that is neither transient nor a known
+ * document verdict (e.g. FerretDB's code 1 wrapping PostgreSQL's SQLSTATE 22P05 for a NUL in a
+ * string). It may be a verdict on one document or a problem of the shard: the writer splits the
+ * batch and decides by evidence (see EventWriter). Never true for network errors or timeouts.
+ */
+export function isUnknownServerRefusal(err: unknown): boolean {
+  if (!(err instanceof Error) || isTransientError(err) || isBatchDocumentError(err)) return false;
+  const e = err as ErrorLike;
+  return (e.name === 'MongoServerError' || e.name === 'MongoBulkWriteError') && numericCode(e) !== undefined;
+}
+
 /** Short, log- and DLQ-safe description of an error. */
 export function describeError(err: unknown): { message: string; code?: number; name?: string } {
   if (!(err instanceof Error)) return { message: String(err) };

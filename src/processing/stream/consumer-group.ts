@@ -86,6 +86,27 @@ return removed
 `;
 
 /**
+ * Resets the idle time of entries this consumer still owns, without counting a delivery:
+ * XCLAIM … JUSTID (min-idle 0) leaves the delivery counter alone. Entries another consumer has
+ * meanwhile claimed are skipped (the owner is checked in the same script, so nothing is taken
+ * back). ARGV: group, consumer, ids…; returns how many were touched.
+ */
+const TOUCH_SCRIPT = `
+local owned = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p > 0 and p[1][2] == ARGV[2] then owned[#owned + 1] = ARGV[i] end
+end
+local n = #owned
+if n > 0 then
+  owned[n + 1] = 'JUSTID'
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(owned))
+end
+return n
+`;
+const TOUCH_CHUNK = 500;
+
+/**
  * The worker's Redis side: consumer groups, reads, acknowledgements, claims and hygiene on every
  * partition stream. Non-blocking commands use the shared command connection; the blocking read
  * gets a connection of its own from the caller.
@@ -168,6 +189,23 @@ export class ConsumerGroup {
       if (counted.length > 0) pipeline.hdel(this.keys.workerTransientFailures(partition), ...counted);
     }
     await execOrThrow(pipeline);
+  }
+
+  /**
+   * Keeps entries this process is still working on (buffered or being written) from looking idle:
+   * other consumers reclaim entries idle ≥ CLAIM_IDLE_MS, and every such reclaim counts a
+   * delivery — slow writes would otherwise bounce entries between workers until MAX_DELIVERIES.
+   */
+  async touch(entries: DeliveredEntry[]): Promise<number> {
+    let touched = 0;
+    for (const [partition, group] of groupByPartition(entries)) {
+      const stream = this.keys.stream(partition);
+      for (let i = 0; i < group.length; i += TOUCH_CHUNK) {
+        const ids = group.slice(i, i + TOUCH_CHUNK).map((e) => e.id);
+        touched += Number(await this.redis.eval(TOUCH_SCRIPT, 1, stream, this.settings.group, this.settings.consumer, ...ids));
+      }
+    }
+    return touched;
   }
 
   /** Remember that these deliveries failed for a transient reason (they stay pending). */

@@ -1,0 +1,84 @@
+import Redis from 'ioredis';
+import { RedisKeys } from '../../src/redis/redis-keys';
+import { ConsumerGroup, DeliveredEntry } from '../../src/processing/stream/consumer-group';
+import { WorkerSettings } from '../../src/processing/worker-settings';
+import { waitFor } from '../support/child-process';
+import { appendEvents, makeEvent } from '../support/stream-fixtures';
+import { testEnv } from '../support/test-env';
+
+/**
+ * Entries a worker is still writing must not look idle to the other consumers: every reclaim
+ * counts a delivery, and slow writes used to bounce entries between workers until they were
+ * dead-lettered for MAX_DELIVERIES although stored. ConsumerGroup.touch against the real Redis.
+ */
+describe('processing: held entries are kept fresh (real Redis)', () => {
+  // All 16 Redis databases are taken (10 is the bench's, flushed between its steps); like every
+  // processing-*.test.ts this file uses DB 4, which nothing flushes, with a stream key of its own.
+  const env = testEnv({ redisDb: 4 });
+  const stream = env.STREAM_KEY;
+  let redis: Redis;
+
+  const groupAs = (consumer: string): ConsumerGroup => {
+    const settings = new WorkerSettings();
+    settings.consumer = consumer;
+    settings.readCount = 100;
+    return new ConsumerGroup(redis, new RedisKeys(stream, 1), settings);
+  };
+  const pendingRow = async (id: string): Promise<{ owner: string; idle: number; deliveries: number }> => {
+    const [[, owner, idle, deliveries]] = (await redis.call('XPENDING', stream, 'event-processors', id, id, 1)) as Array<[string, string, number, number]>;
+    return { owner, idle: Number(idle), deliveries: Number(deliveries) };
+  };
+  /** What another worker's reclaim does: XCLAIM entries idle at least `minIdle` ms. */
+  const reclaimAs = async (consumer: string, minIdle: number, ids: string[]): Promise<string[]> =>
+    (await redis.call('XCLAIM', stream, 'event-processors', consumer, minIdle, ...ids, 'JUSTID')) as string[];
+
+  beforeAll(async () => {
+    redis = new Redis(env.REDIS_URL);
+  });
+
+  afterAll(async () => {
+    await redis.del(stream);
+    redis.disconnect();
+  });
+
+  it('a touch resets the idle time without counting a delivery, so another consumer cannot reclaim the entries', async () => {
+    const me = groupAs('worker-a');
+    await me.ensureGroups();
+    await appendEvents(redis, stream, [makeEvent(), makeEvent(), makeEvent()]);
+    const reader = new Redis(env.REDIS_URL);
+    let held: DeliveredEntry[];
+    try {
+      held = await me.read(reader);
+    } finally {
+      reader.disconnect();
+    }
+    expect(held).toHaveLength(3);
+    const ids = held.map((e) => e.id);
+
+    // Long enough that another worker with CLAIM_IDLE_MS=1000 would take them…
+    await waitFor(async () => (await pendingRow(ids[0])).idle >= 1_000, 10_000);
+    expect(await me.touch(held)).toBe(3);
+    // …but after the touch it cannot, and the delivery counter did not move.
+    expect(await reclaimAs('worker-b', 1_000, ids)).toEqual([]);
+    for (const id of ids) expect(await pendingRow(id)).toMatchObject({ owner: 'worker-a', deliveries: 1 });
+  });
+
+  it('never takes back an entry another consumer has meanwhile reclaimed', async () => {
+    const me = groupAs('worker-c');
+    await appendEvents(redis, stream, [makeEvent(), makeEvent()]);
+    const reader = new Redis(env.REDIS_URL);
+    try {
+      const held = await me.read(reader);
+      expect(held).toHaveLength(2);
+      // worker-d took the first one over (as after a long stall of worker-c).
+      expect(await reclaimAs('worker-d', 0, [held[0].id])).toEqual([held[0].id]);
+      const before = await pendingRow(held[0].id);
+
+      expect(await me.touch(held)).toBe(1);
+      expect(await pendingRow(held[0].id)).toMatchObject({ owner: 'worker-d', deliveries: before.deliveries });
+      expect(await pendingRow(held[1].id)).toMatchObject({ owner: 'worker-c', deliveries: 1 });
+    } finally {
+      reader.disconnect();
+    }
+  });
+});
