@@ -21,11 +21,15 @@ class FakeAppender extends EventAppender {
 
 class FakeGauge extends BacklogGauge {
   overloaded = false;
+  appended = 0;
   isOverloaded(): boolean {
     return this.overloaded;
   }
   current(): number {
     return 0;
+  }
+  noteAppended(entries: number): void {
+    this.appended += entries;
   }
 }
 
@@ -51,6 +55,14 @@ describe('IngestionService', () => {
       expect(err.retryAfterSeconds).toBe(1);
     }
     expect(appender.calls).toHaveLength(0);
+  });
+
+  it('tells the backlog gauge how many entries it appended (accepted only)', async () => {
+    const { gauge, service } = make((events) => ({ statuses: events.map((_, i) => (i === 1 ? 'duplicate' : 'accepted')) }));
+    await service.ingestOne(ev(), ctx);
+    expect(gauge.appended).toBe(1);
+    await service.ingestBatch({ events: [ev(), ev(), ev(), {}] }, ctx);
+    expect(gauge.appended).toBe(1 + 2);
   });
 
   it('maps a failed append to 503 with Retry-After', async () => {

@@ -51,6 +51,7 @@ export class IngestionService {
     }
     const { statuses, failure } = await this.appender.append([prepared], 0, ctx);
     this.metrics?.appended(statuses);
+    if (statuses[0] === 'accepted') this.backlog.noteAppended(1);
     if (failure) throw unavailable();
     const duplicate = statuses[0] === 'duplicate';
     return { eventId: prepared.event.eventId, accepted: !duplicate, duplicate };
@@ -90,6 +91,7 @@ export class IngestionService {
     if (valid.length > 0) {
       const appended = await this.appender.append(valid, rejectedByValidation, ctx);
       this.metrics?.appended(appended.statuses);
+      this.backlog.noteAppended(appended.statuses.reduce((n, s) => (s === 'accepted' ? n + 1 : n), 0));
       // Nothing accepted at all → 503 as the contract says; a partial failure (several partitions,
       // one of them unreachable) is reported per item so the client retries exactly those.
       if (appended.failure && appended.statuses.every((s) => s === 'failed')) throw unavailable();
