@@ -32,9 +32,9 @@ export function requestIdOf(req: IncomingMessage): string {
           pinoHttp:
             config.NODE_ENV === 'development'
               ? { ...options, transport: { target: 'pino-pretty', options: { singleLine: true } } }
-              : // Asynchronous stdout: lines written while a write is in flight leave together (one
-                // syscall per line was ~7 µs of an ingest request). pino flushes it synchronously
-                // on exit; a SIGKILL can lose the last few milliseconds of lines.
+              : // Asynchronous stdout: lines written while a write is in flight leave together instead
+                // of one write syscall each. pino flushes it synchronously on exit; a SIGKILL can
+                // lose the last few milliseconds of lines.
                 [options, pino.destination({ dest: 1, sync: false })],
           // No per-request middleware. pino-http behind Nest's middleware layer (a child logger per
           // request, bound into AsyncLocalStorage, whose promise hooks then tax every promise of

@@ -21,8 +21,8 @@ export interface RequestLogRouteConfig {
 
 /**
  * One line per answered request (`module: "http"`), written from a Fastify onResponse hook with
- * the process' pino logger: request id, method, URL and headers (secrets redacted by pino's
- * REDACT_PATHS), status and duration. Level by status: error for 5xx, warn for 4xx, info below
+ * the process' pino logger: request id, method, URL and headers (secrets redacted by pino with the
+ * header paths of REDACT_PATHS), status and duration. Level by status: error for 5xx, warn for 4xx, info below
  * (or the route's `successLogLevel`).
  */
 @Injectable()
