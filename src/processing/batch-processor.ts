@@ -189,8 +189,13 @@ export class BatchProcessor {
     const byShard = new Map<number, DeadLetter[]>();
     const dead: DeadLetter[] = [];
     for (const d of items) {
-      if (d.reason !== 'max-deliveries' || d.shard === undefined || d.eventId === null) dead.push(d);
-      else byShard.set(d.shard, [...(byShard.get(d.shard) ?? []), d]);
+      if (d.reason !== 'max-deliveries' || d.shard === undefined || d.eventId === null) {
+        dead.push(d);
+        continue;
+      }
+      const list = byShard.get(d.shard);
+      if (list) list.push(d);
+      else byShard.set(d.shard, [d]);
     }
     let duplicates = 0;
     let deferred = 0;
