@@ -13,6 +13,7 @@ const { ratio } = require('../lib/stats');
 const { streamProgress } = require('../lib/stream');
 const { BENCH_REDIS_DB } = require('../lib/env');
 const { workerLogIssues } = require('../lib/worker-logs');
+const { cpuSnapshot, cpuBetween, describeCores } = require('../lib/cpu');
 
 const S = 'drain';
 const GROUP = 'event-processors';
@@ -40,6 +41,8 @@ async function drainOnce(ctx, { workers, preload, label, events }) {
   if (!before.group) throw new Error(`${label}: the consumer group is missing after the fill (was Redis DB ${BENCH_REDIS_DB} flushed by someone else?)`);
   progress(S, `${label}: stream pre-filled with ${fmt(expected)} entries (${fmt(fill.events / fill.seconds)} events/s through the ingest script); continuing the workers`);
 
+  const pids = Object.fromEntries(procs.map((p, i) => [`worker${i + 1}`, p.pid]));
+  const cpuBefore = await cpuSnapshot(env.redis, pids);
   const started = performance.now();
   for (const p of procs) p.child.kill('SIGCONT');
   let state;
@@ -61,14 +64,16 @@ async function drainOnce(ctx, { workers, preload, label, events }) {
     await new Promise((r) => setTimeout(r, 100));
   }
   const seconds = (performance.now() - started) / 1000;
+  // Where the drain's CPU went (cores; "everythingElse" is mostly FerretDB and PostgreSQL).
+  const cpu = cpuBetween(cpuBefore, await cpuSnapshot(env.redis, pids));
   const rss = procs.map((p) => rssMb(p.pid));
   await Promise.all(procs.map((p) => stop(p)));
   const stored = await env.countEvents();
   const issues = workerLogIssues(procs.map((p) => p.logPath));
   if (issues.total > 0) progress(S, `${label}: worker logs report ${JSON.stringify(issues.counts)}`);
   if (stored !== expected) progress(S, `WARNING ${label}: ${fmt(stored)} documents stored for ${fmt(expected)} accepted events`);
-  const result = { workers, events: fill.events, accepted: expected, stored, seconds, docsPerSecond: expected / seconds, workerRssMb: rss, workerLogIssues: issues.counts };
-  progress(S, `${label}: drained ${fmt(expected)} in ${seconds.toFixed(1)} s = ${fmt(result.docsPerSecond)} docs/s`);
+  const result = { workers, events: fill.events, accepted: expected, stored, seconds, docsPerSecond: expected / seconds, cpu, workerRssMb: rss, workerLogIssues: issues.counts };
+  progress(S, `${label}: drained ${fmt(expected)} in ${seconds.toFixed(1)} s = ${fmt(result.docsPerSecond)} docs/s; cores: ${describeCores(cpu.cores)}; Redis script µs/event ${(cpu.scriptUsec / expected).toFixed(1)}`);
   return result;
 }
 

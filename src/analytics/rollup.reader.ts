@@ -7,7 +7,7 @@ import { MongoShards } from '../mongo/mongo-shards';
 import { RedisKeys } from '../redis/redis-keys';
 import { REDIS_CLIENT } from '../redis/redis.tokens';
 import { decodeUserActivity } from './rollups/rollup-batch';
-import { Granularity } from './rollups/rollup-granularity';
+import { Granularity, hasUserCounts } from './rollups/rollup-granularity';
 import { Piece } from './time-window';
 
 export interface TopUser {
@@ -22,13 +22,35 @@ export const byCountThenUser = (a: { userId: string; eventCount: number }, b: { 
   b.eventCount - a.eventCount || (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
 
 /**
- * Top k of a union of sorted sets, in one round trip: ZUNIONSTORE into a scratch key, then every
- * member scoring above the k-th score plus the members tied with it in lexicographic order (so the
- * caller can break ties by userId ascending), then the scratch key is deleted.
+ * Top k of a union of per-bucket user counts, in one round trip. KEYS[2…1+nz] are sorted sets
+ * (hour and day buckets); the rest are activity hashes (minute buckets, which keep no sorted
+ * set), whose per-type counts are summed into the scratch key KEYS[1] first. Then ZUNIONSTORE
+ * into the scratch key, every member scoring above the k-th score plus the members tied with it
+ * in lexicographic order (so the caller can break ties by userId ascending), and the scratch key
+ * is deleted.
  */
 const TOP_K_SCRIPT = `
-local k = tonumber(ARGV[1])
-redis.call('ZUNIONSTORE', KEYS[1], #KEYS - 1, unpack(KEYS, 2))
+local k, nz = tonumber(ARGV[1]), tonumber(ARGV[2])
+local sums = {}
+for i = nz + 2, #KEYS do
+  local h = redis.call('HGETALL', KEYS[i])
+  for j = 1, #h, 2 do
+    local n = 0
+    for c in string.gmatch(h[j + 1], '=(%d+)@') do n = n + tonumber(c) end
+    sums[h[j]] = (sums[h[j]] or 0) + n
+  end
+end
+local zadd = {}
+for user, n in pairs(sums) do
+  zadd[#zadd + 1] = n
+  zadd[#zadd + 1] = user
+  if #zadd >= 1000 then
+    redis.call('ZADD', KEYS[1], unpack(zadd))
+    zadd = {}
+  end
+end
+if #zadd > 0 then redis.call('ZADD', KEYS[1], unpack(zadd)) end
+redis.call('ZUNIONSTORE', KEYS[1], nz + 1, KEYS[1], unpack(KEYS, 2, nz + 1))
 local kth = redis.call('ZREVRANGE', KEYS[1], k - 1, k - 1, 'WITHSCORES')
 local out
 if #kth == 0 then
@@ -141,10 +163,11 @@ export class RollupReader {
   }
 
   private async shardTopK(shard: number, pieces: Piece[], k: number): Promise<{ top: Array<{ userId: string; eventCount: number }>; distinct?: number }> {
-    const keys = pieces.map((p) => this.keys.analyticsUserCounts(shard, p.g, p.bucket));
-    if (keys.length > MAX_UNION_KEYS) throw new RangeError(`too many buckets for one union: ${keys.length}`);
+    const sets = pieces.filter((p) => hasUserCounts(p.g)).map((p) => this.keys.analyticsUserCounts(shard, p.g, p.bucket));
+    const hashes = pieces.filter((p) => !hasUserCounts(p.g)).map((p) => this.keys.analyticsUserDetails(shard, p.g, p.bucket));
+    if (sets.length + hashes.length > MAX_UNION_KEYS) throw new RangeError(`too many buckets for one union: ${pieces.length}`);
     const scratch = this.keys.analyticsScratch(randomBytes(8).toString('hex'));
-    const flat = (await this.topK.run(this.redis, [scratch, ...keys], [k])) as string[];
+    const flat = (await this.topK.run(this.redis, [scratch, ...sets, ...hashes], [k, sets.length])) as string[];
     const out: Array<{ userId: string; eventCount: number }> = [];
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ userId: flat[i], eventCount: Number(flat[i + 1]) });
     return { top: out.sort(byCountThenUser).slice(0, k) };

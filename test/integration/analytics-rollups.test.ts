@@ -10,6 +10,7 @@ import { AnalyticsService } from '../../src/analytics/analytics.service';
 import { RollupReader } from '../../src/analytics/rollup.reader';
 import { decodeUserActivity, encodeUserActivity, groupIntoBuckets } from '../../src/analytics/rollups/rollup-batch';
 import { RedisRollupWriter } from '../../src/analytics/rollups/redis-rollup.writer';
+import { hasUserCounts } from '../../src/analytics/rollups/rollup-granularity';
 import { UserEventsReader } from '../../src/analytics/user-events.reader';
 import { toErrorResponse } from '../../src/common/http/error-mapping';
 import type { StoredEventDocument } from '../../src/events/event.types';
@@ -84,11 +85,12 @@ describe('rollups on the shared Redis', () => {
     const t = now - 90 * 60_000; // spans two hours and several minutes
     let n = 0;
     const ev = (userId: string, type: string, session: string) => doc(userId, type, t + (n++ % 120) * 37_000, session);
-    // Repeat users across batches (the merge path), several types, and one bucket with more than
-    // 500 sessions (PFADD in chunks inside the script).
+    // Repeat users across batches (the merge path), several types, buckets with more than 500
+    // sessions of one type and more than 500 users (sent as several sections of at most 500).
     const batches = [
       Array.from({ length: 700 }, (_, i) => ev(`u${i % 40}`, ['a.view', 'b-click', 'c:buy'][i % 3], `s${i}`)),
       Array.from({ length: 120 }, (_, i) => ev(`u${i % 55}`, ['a.view', 'd_new'][i % 2], `s${i % 90}`)),
+      Array.from({ length: 1_300 }, (_, i) => ev(`w${i % 1_100}`, i % 10 === 0 ? 'b-click' : 'a.view', `t${i}`)),
       [ev('solo', 'a.view', 'solo-s')],
     ];
     const nowSeconds = Math.floor(now / 1000);
@@ -126,7 +128,7 @@ describe('rollups on the shared Redis', () => {
         const ud = keys.analyticsUserDetails(2, g, bucket);
         for (const [type, count] of d.counts) await redis.hincrby(c, type, count);
         for (const [user, a] of d.users) {
-          await redis.zincrby(u, a.count, user);
+          if (hasUserCounts(g)) await redis.zincrby(u, a.count, user);
           const cur = await redis.hget(ud, user);
           const merged = decodeUserActivity(cur ?? '');
           decodeUserActivity(encodeUserActivity(a.types), merged);
@@ -134,9 +136,9 @@ describe('rollups on the shared Redis', () => {
         }
         const hu = keys.analyticsUniques('users', g, bucket);
         const hs = keys.analyticsUniques('sessions', g, bucket);
-        await redis.pfadd(hu, ...d.userIds);
-        await redis.pfadd(hs, ...d.sessionIds);
-        for (const k of [c, u, ud, hu, hs]) await redis.expireat(k, expireAt);
+        await redis.pfadd(hu, ...d.users.keys());
+        await redis.pfadd(hs, ...new Set([...d.typeSessionIds.values()].flatMap((s) => [...s])));
+        for (const k of [c, ...(hasUserCounts(g) ? [u] : []), ud, hu, hs]) await redis.expireat(k, expireAt);
         for (const [type, sessions] of d.typeSessionIds) {
           const k = keys.analyticsUniques('sessions', g, bucket, type);
           await redis.pfadd(k, ...sessions);

@@ -8,17 +8,24 @@ import { RollupWriter } from '../../processing/rollup-writer';
 import { RedisKeys } from '../../redis/redis-keys';
 import { REDIS_CLIENT } from '../../redis/redis.tokens';
 import { BucketDelta, encodeUserActivity, groupIntoBuckets } from './rollup-batch';
+import { hasUserCounts } from './rollup-granularity';
 
 /** How long the "this batch was applied" marker lives: covers any retry of the same flush. */
 export const APPLIED_MARKER_TTL_SECONDS = 86_400;
 
 /**
- * Applies one flush's rollup operations atomically. KEYS[1] is the batch marker: when it already
- * exists the batch was applied before (a retry after a lost reply) and nothing happens. Then a list
- * of operations, each `op, keyIndex, expireAt, n, args…`:
- *   H: HINCRBY field by n (pairs)      Z: ZINCRBY member by n (pairs)
- *   P: PFADD members                   D: merge user activity "type=count@lastMs,…" (pairs)
- * Every touched key gets EXPIREAT (bucket end + retention).
+ * Applies one flush's rollups atomically. KEYS[1] is the batch marker: when it already exists the
+ * batch was applied before (a retry after a lost reply) and nothing happens. ARGV[1] is the
+ * marker's TTL, then one section per bucket (or per chunk of a large bucket):
+ *   expireAt, k, z, nTypes, { type, count, nSessions, session… } × nTypes, nUsers, { user, count, activity } × nUsers
+ * where KEYS[k…k+3] are the bucket's counts hash, user-activity hash, and users and sessions
+ * HyperLogLogs; when z is 1, KEYS[k+4] is its user-count sorted set; the per-type session
+ * HyperLogLogs follow.
+ *
+ * Each structure is updated with one read and one multi-member write (HMGET + HSET, ZMSCORE +
+ * ZADD) instead of one call per member, and the users and sessions lists are sent once per
+ * bucket, feeding both the per-user structures and the HyperLogLogs: fewer script arguments
+ * for the worker to encode and for Redis to parse (scripts/rollup-cost.js prices a build).
  */
 const APPLY_SCRIPT = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
@@ -26,7 +33,7 @@ local function merge(cur, delta)
   -- Fast path: a one-type delta (most users have one event per bucket and flush) is added in
   -- place, or appended when the type is new, without taking the whole value apart.
   local t, c, l = string.match(delta, '^([^,=]+)=(%d+)@(%d+)$')
-  if t and cur then
+  if t then
     local s = 1
     while true do
       local a, b = string.find(cur, t .. '=', s, true)
@@ -42,7 +49,7 @@ local function merge(cur, delta)
     end
   end
   local m, order = {}, {}
-  for _, s in ipairs({cur or '', delta}) do
+  for _, s in ipairs({cur, delta}) do
     for t, c, l in string.gmatch(s, '([^,=]+)=(%d+)@(%d+)') do
       local e = m[t]
       c, l = tonumber(c), tonumber(l)
@@ -63,42 +70,73 @@ local function merge(cur, delta)
 end
 local i = 2
 while i <= #ARGV do
-  local op, key, exp, n = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local a = i + 4
-  if op == 'H' then
-    for j = 0, n - 1 do redis.call('HINCRBY', key, ARGV[a + 2 * j], ARGV[a + 2 * j + 1]) end
-    a = a + 2 * n
-  elseif op == 'Z' then
-    for j = 0, n - 1 do redis.call('ZINCRBY', key, ARGV[a + 2 * j + 1], ARGV[a + 2 * j]) end
-    a = a + 2 * n
-  elseif op == 'P' then
-    redis.call('PFADD', key, unpack(ARGV, a, a + n - 1))
-    a = a + n
-  elseif op == 'D' then
-    for j = 0, n - 1 do
-      local user, delta = ARGV[a + 2 * j], ARGV[a + 2 * j + 1]
-      -- HSETNX first: a user new to the bucket (the common case) needs no parsing at all.
-      if redis.call('HSETNX', key, user, delta) == 0 then
-        redis.call('HSET', key, user, merge(redis.call('HGET', key, user), delta))
-      end
+  local exp, k, z, nt = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1', tonumber(ARGV[i + 3])
+  local tk0 = k + (z and 4 or 3)
+  i = i + 4
+  if nt > 0 then
+    local types, hset, sessions = {}, {}, {}
+    for t = 1, nt do
+      local ns = tonumber(ARGV[i + 2])
+      types[t] = ARGV[i]
+      hset[2 * t] = tonumber(ARGV[i + 1])
+      local tk = KEYS[tk0 + t]
+      redis.call('PFADD', tk, unpack(ARGV, i + 3, i + 2 + ns))
+      redis.call('EXPIREAT', tk, exp)
+      for j = i + 3, i + 2 + ns do sessions[#sessions + 1] = ARGV[j] end
+      i = i + 3 + ns
     end
-    a = a + 2 * n
-  else
-    return redis.error_reply('unknown rollup op ' .. tostring(op))
+    local cur = redis.call('HMGET', KEYS[k], unpack(types))
+    for t = 1, nt do
+      hset[2 * t - 1] = types[t]
+      hset[2 * t] = string.format('%d', hset[2 * t] + (tonumber(cur[t]) or 0))
+    end
+    redis.call('HSET', KEYS[k], unpack(hset))
+    redis.call('EXPIREAT', KEYS[k], exp)
+    redis.call('PFADD', KEYS[k + 3], unpack(sessions))
+    redis.call('EXPIREAT', KEYS[k + 3], exp)
   end
-  redis.call('EXPIREAT', key, exp)
-  i = a
+  local nu = tonumber(ARGV[i])
+  i = i + 1
+  if nu > 0 then
+    local users = {}
+    for j = 1, nu do users[j] = ARGV[i + 3 * (j - 1)] end
+    local activity = redis.call('HMGET', KEYS[k + 1], unpack(users))
+    local hset = {}
+    for j = 1, nu do
+      local a = i + 3 * (j - 1)
+      hset[2 * j - 1] = users[j]
+      hset[2 * j] = activity[j] and merge(activity[j], ARGV[a + 2]) or ARGV[a + 2]
+    end
+    redis.call('HSET', KEYS[k + 1], unpack(hset))
+    redis.call('PFADD', KEYS[k + 2], unpack(users))
+    redis.call('EXPIREAT', KEYS[k + 1], exp)
+    redis.call('EXPIREAT', KEYS[k + 2], exp)
+    if z then
+      local scores = redis.call('ZMSCORE', KEYS[k + 4], unpack(users))
+      local zadd = {}
+      for j = 1, nu do
+        zadd[2 * j - 1] = string.format('%d', tonumber(ARGV[i + 3 * (j - 1) + 1]) + (tonumber(scores[j]) or 0))
+        zadd[2 * j] = users[j]
+      end
+      redis.call('ZADD', KEYS[k + 4], unpack(zadd))
+      redis.call('EXPIREAT', KEYS[k + 4], exp)
+    end
+    i = i + 3 * nu
+  end
 end
 return 1
 `;
 
-/** PFADD members per command: keeps every unpack() far below Lua's C stack limit. */
-const PFADD_CHUNK = 500;
+/**
+ * Members per section: every unpack() stays far below Lua's C stack limit (LUAI_MAXCSTACK 8000)
+ * whatever BATCH_SIZE is; a larger bucket is sent as several sections, which add up.
+ */
+const SECTION_LIMIT = 500;
 
 /**
  * The rollups live in Redis (see README "## Analytics" for why not on the FerretDB shards):
- * per shard and bucket, counts by type (hash), counts by user (sorted set) and per-user activity
- * (hash), plus HyperLogLogs of users and sessions per bucket. One flush = one EVALSHA, atomic,
+ * per shard and bucket, counts by type (hash), per-user activity (hash) and, for hour and day
+ * buckets, counts by user (sorted set), plus HyperLogLogs of users and sessions per bucket. One flush = one EVALSHA, atomic,
  * and idempotent for a retry with the same inserted documents (batch marker).
  */
 @Injectable()
@@ -125,47 +163,52 @@ export class RedisRollupWriter extends RollupWriter {
     const batchHash = createHash('sha1').update(`${shardIndex}\n${ids.join('\n')}`).digest('hex');
     const keys = [this.keys.analyticsApplied(batchHash)];
     const args: Array<string | number> = [APPLIED_MARKER_TTL_SECONDS];
-    const keyIndex = new Map<string, number>();
-    const indexOf = (key: string): number => {
-      let i = keyIndex.get(key);
-      if (i === undefined) {
-        keys.push(key);
-        i = keys.length; // Lua arrays are 1-based
-        keyIndex.set(key, i);
-      }
-      return i;
-    };
-    const pairs = (op: 'H' | 'Z' | 'D', key: string, exp: number, entries: Array<[string, string | number]>): void => {
-      if (entries.length === 0) return;
-      args.push(op, indexOf(key), exp, entries.length);
-      for (const [a, b] of entries) args.push(a, b);
-    };
-    const pfadd = (key: string, exp: number, members: Set<string>): void => {
-      const all = [...members];
-      for (let i = 0; i < all.length; i += PFADD_CHUNK) {
-        const chunk = all.slice(i, i + PFADD_CHUNK);
-        args.push('P', indexOf(key), exp, chunk.length, ...chunk);
-      }
-    };
-
-    for (const d of groupIntoBuckets(inserted, nowSeconds)) this.addBucket(shardIndex, d, pairs, pfadd);
+    for (const d of groupIntoBuckets(inserted, nowSeconds)) this.addBucket(shardIndex, d, keys, args);
     return { keys, args };
   }
 
-  private addBucket(
-    shard: number,
-    d: BucketDelta,
-    pairs: (op: 'H' | 'Z' | 'D', key: string, exp: number, entries: Array<[string, string | number]>) => void,
-    pfadd: (key: string, exp: number, members: Set<string>) => void,
-  ): void {
-    const { g, bucket, expireAt: exp } = d;
-    pairs('H', this.keys.analyticsCounts(shard, g, bucket), exp, [...d.counts]);
-    pairs('Z', this.keys.analyticsUserCounts(shard, g, bucket), exp, [...d.users].map(([u, a]) => [u, a.count]));
-    pairs('D', this.keys.analyticsUserDetails(shard, g, bucket), exp, [...d.users].map(([u, a]) => [u, encodeUserActivity(a.types)]));
-    pfadd(this.keys.analyticsUniques('users', g, bucket), exp, d.userIds);
-    pfadd(this.keys.analyticsUniques('sessions', g, bucket), exp, d.sessionIds);
-    // Distinct users of one type are counted exactly from the activity hashes when asked for
-    // (see RollupReader.topUsers), so only sessions need a HyperLogLog per type.
-    for (const [type, sessions] of d.typeSessionIds) pfadd(this.keys.analyticsUniques('sessions', g, bucket, type), exp, sessions);
+  private addBucket(shard: number, d: BucketDelta, keys: string[], args: Array<string | number>): void {
+    const { g, bucket, expireAt } = d;
+    const withUserCounts = hasUserCounts(g);
+    const base = [
+      this.keys.analyticsCounts(shard, g, bucket),
+      this.keys.analyticsUserDetails(shard, g, bucket),
+      this.keys.analyticsUniques('users', g, bucket),
+      this.keys.analyticsUniques('sessions', g, bucket),
+      ...(withUserCounts ? [this.keys.analyticsUserCounts(shard, g, bucket)] : []),
+    ];
+    const types = [...d.typeSessionIds].map(([type, sessions]) => ({ type, count: d.counts.get(type) ?? 0, sessions: [...sessions] }));
+    const users = [...d.users];
+    // Usually one section; chunks of types (with their sessions) and of users otherwise.
+    let t = 0;
+    let u = 0;
+    while (t < types.length || u < users.length) {
+      const k = keys.length + 1; // Lua arrays are 1-based
+      keys.push(...base);
+      args.push(expireAt, k, withUserCounts ? 1 : 0);
+      const typesAt = args.length;
+      args.push(0);
+      let members = 0;
+      let nTypes = 0;
+      while (t < types.length && (nTypes === 0 || members + types[t].sessions.length <= SECTION_LIMIT)) {
+        const { type, count, sessions } = types[t];
+        // One type with more sessions than the limit: its count goes with the first part only.
+        const part = sessions.slice(0, SECTION_LIMIT);
+        keys.push(this.keys.analyticsUniques('sessions', g, bucket, type));
+        args.push(type, count, part.length, ...part);
+        members += part.length;
+        nTypes += 1;
+        if (part.length < sessions.length) {
+          types[t] = { type, count: 0, sessions: sessions.slice(SECTION_LIMIT) };
+          break;
+        }
+        t += 1;
+      }
+      args[typesAt] = nTypes;
+      const chunk = users.slice(u, u + SECTION_LIMIT);
+      args.push(chunk.length);
+      for (const [user, a] of chunk) args.push(user, a.count, encodeUserActivity(a.types));
+      u += chunk.length;
+    }
   }
 }

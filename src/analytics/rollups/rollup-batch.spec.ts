@@ -35,7 +35,8 @@ describe('groupIntoBuckets', () => {
     expect(m.users.get('u1')!.types.get('click')).toEqual({ count: 2, lastMs: Date.parse('2026-11-27T11:00:50Z') });
     const h = find('h', '2026-11-27T11:00:00Z');
     expect(Object.fromEntries(h.counts)).toEqual({ click: 2, view: 1 });
-    expect([...h.sessionIds].sort()).toEqual(['s-u1', 's9']);
+    expect([...h.users.keys()].sort()).toEqual(['u1', 'u2']);
+    expect(new Set([...h.typeSessionIds.values()].flatMap((s) => [...s]))).toEqual(new Set(['s-u1', 's9']));
     expect([...h.typeSessionIds.get('view')!]).toEqual(['s9']);
     const d = find('d', '2026-11-27T00:00:00Z');
     expect(Object.fromEntries(d.counts)).toEqual({ click: 2, view: 2 });

@@ -13,54 +13,54 @@ export interface BucketDelta {
   bucket: number;
   expireAt: number;
   counts: Map<string, number>;
+  /** By userId; its keys are the bucket's distinct users. */
   users: Map<string, UserActivity>;
-  userIds: Set<string>;
-  sessionIds: Set<string>;
+  /** By eventType, the distinct sessions; their union is the bucket's distinct sessions. */
   typeSessionIds: Map<string, Set<string>>;
 }
-
-const addTo = <K, V>(map: Map<K, V>, key: K, make: () => V): V => {
-  let v = map.get(key);
-  if (v === undefined) {
-    v = make();
-    map.set(key, v);
-  }
-  return v;
-};
 
 /**
  * Groups newly inserted events in memory by (granularity, bucket), so one flush of ~100 events
  * becomes a handful of increments per bucket instead of one write per event. Events are counted
  * by their own `timestamp`, not by receive time. Buckets already past retention are skipped.
+ * This runs for every flush on the worker's one thread: plain loops, numeric map keys.
  */
 export function groupIntoBuckets(events: readonly StoredEventDocument[], nowSeconds: number): BucketDelta[] {
-  const deltas = new Map<string, BucketDelta>();
+  const deltas = new Map<number, BucketDelta>();
   for (const e of events) {
     const ms = e.timestamp instanceof Date ? e.timestamp.getTime() : new Date(e.timestamp as unknown as string).getTime();
     if (!Number.isFinite(ms)) continue;
     const seconds = Math.floor(ms / 1000);
-    for (const g of GRANULARITIES) {
+    for (let gi = 0; gi < GRANULARITIES.length; gi++) {
+      const g = GRANULARITIES[gi];
       const bucket = bucketStart(seconds, g);
-      if (!isRetained(bucket, g, nowSeconds)) continue;
-      const d = addTo(deltas, `${g}${bucket}`, () => ({
-        g,
-        bucket,
-        expireAt: bucketExpiry(bucket, g),
-        counts: new Map(),
-        users: new Map(),
-        userIds: new Set(),
-        sessionIds: new Set(),
-        typeSessionIds: new Map(),
-      }));
+      // Bucket starts are whole seconds, so this key is unique per (granularity, bucket).
+      const key = bucket * GRANULARITIES.length + gi;
+      let d = deltas.get(key);
+      if (d === undefined) {
+        if (!isRetained(bucket, g, nowSeconds)) continue;
+        d = { g, bucket, expireAt: bucketExpiry(bucket, g), counts: new Map(), users: new Map(), typeSessionIds: new Map() };
+        deltas.set(key, d);
+      }
       d.counts.set(e.eventType, (d.counts.get(e.eventType) ?? 0) + 1);
-      const u = addTo(d.users, e.userId, () => ({ count: 0, types: new Map() }));
+      let u = d.users.get(e.userId);
+      if (u === undefined) {
+        u = { count: 0, types: new Map() };
+        d.users.set(e.userId, u);
+      }
       u.count += 1;
-      const t = addTo(u.types, e.eventType, () => ({ count: 0, lastMs: ms }));
-      t.count += 1;
-      if (ms > t.lastMs) t.lastMs = ms;
-      d.userIds.add(e.userId);
-      d.sessionIds.add(e.sessionId);
-      addTo(d.typeSessionIds, e.eventType, () => new Set()).add(e.sessionId);
+      const t = u.types.get(e.eventType);
+      if (t === undefined) u.types.set(e.eventType, { count: 1, lastMs: ms });
+      else {
+        t.count += 1;
+        if (ms > t.lastMs) t.lastMs = ms;
+      }
+      let sessions = d.typeSessionIds.get(e.eventType);
+      if (sessions === undefined) {
+        sessions = new Set();
+        d.typeSessionIds.set(e.eventType, sessions);
+      }
+      sessions.add(e.sessionId);
     }
   }
   return [...deltas.values()];
@@ -71,7 +71,9 @@ export function groupIntoBuckets(events: readonly StoredEventDocument[], nowSeco
  * match `^[a-zA-Z][a-zA-Z0-9_.:-]*$` (contract §4), so `=`, `@` and `,` cannot occur in them.
  */
 export function encodeUserActivity(types: Map<string, { count: number; lastMs: number }>): string {
-  return [...types].map(([type, v]) => `${type}=${v.count}@${v.lastMs}`).join(',');
+  let out = '';
+  for (const [type, v] of types) out += `${out === '' ? '' : ','}${type}=${v.count}@${v.lastMs}`;
+  return out;
 }
 
 export function decodeUserActivity(value: string, into = new Map<string, { count: number; lastMs: number }>()): Map<string, { count: number; lastMs: number }> {
