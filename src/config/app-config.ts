@@ -133,13 +133,6 @@ export class AppConfig {
   @Min(1)
   MAX_STREAM_BACKLOG = 250_000;
 
-  /** Batch requests past the admission gate at once per API process (the rest wait unread). */
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(10_000)
-  INGEST_BATCH_CONCURRENCY = 8;
-
   @Type(() => Number)
   @IsInt()
   @Min(1)

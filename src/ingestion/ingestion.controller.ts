@@ -45,7 +45,7 @@ export class IngestionController {
   @Post('batch')
   @UseGuards(ApiKeyGuard)
   @HttpCode(HttpStatus.ACCEPTED)
-  @RouteConfig({ ...QUIET_SUCCESS, admission: true })
+  @RouteConfig(QUIET_SUCCESS)
   async ingestBatch(@Req() req: IngestRequest): Promise<Envelope<BatchResult>> {
     const data = await this.ingestion.ingestBatch(req.body, { apiKeyId: req.principal?.apiKeyId ?? null, receivedAt: Date.now() });
     return { success: true, data };

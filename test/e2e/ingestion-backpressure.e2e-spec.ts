@@ -1,6 +1,3 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import net from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Redis from 'ioredis';
 import request from 'supertest';
@@ -8,15 +5,13 @@ import { ApiKeysService } from '../../src/auth/api-keys/api-keys.service';
 import { UsersService } from '../../src/auth/users/users.service';
 import { stableBucket } from '../../src/common/hashing/stable-hash';
 import { decodeStreamEntry } from '../../src/events/stream-entry';
-import { AdmissionGate } from '../../src/ingestion/admission-gate';
 import { BacklogMonitor } from '../../src/ingestion/backlog-monitor';
 import { startTestApp } from '../support/test-app';
 import { testEnv, uniqueSuffix } from '../support/test-env';
 
 /**
  * Backpressure (429 BACKPRESSURE while the backlog is over MAX_STREAM_BACKLOG, recovery after the
- * consumer catches up), partitioned streams (STREAM_PARTITIONS > 1) and the batch admission gate,
- * real Redis DB 3.
+ * consumer catches up) and partitioned streams (STREAM_PARTITIONS > 1), real Redis DB 3.
  */
 const REDIS_DB = 3;
 const run = uniqueSuffix();
@@ -176,67 +171,3 @@ describe('ingestion with STREAM_PARTITIONS=4', () => {
     expect(res.body.error.code).toBe('BACKPRESSURE');
   });
 });
-
-describe('admission gate for batches (INGEST_BATCH_CONCURRENCY=1)', () => {
-  let app: NestFastifyApplication;
-  let env: Record<string, string>;
-  let key: string;
-  let redis: Redis;
-  let port: number;
-  const batchStatus = (body: string): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const req = http.request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/api/v1/events/batch', headers: { 'x-api-key': key, 'content-type': 'application/json' } },
-        (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
-
-  beforeAll(async () => {
-    ({ env, app, key } = await startWithKey({ INGEST_BATCH_CONCURRENCY: '1' }));
-    redis = new Redis(env.REDIS_URL);
-    await app.listen(0, '127.0.0.1');
-    port = (app.getHttpServer().address() as AddressInfo).port;
-  });
-  afterAll(async () => {
-    await app?.close();
-    redis?.disconnect();
-  });
-
-  it('with one permit, concurrent batches (good and bad) are all answered and every permit is freed', async () => {
-    const gate = app.get(AdmissionGate).semaphore;
-    const before = await redis.xlen(env.STREAM_KEY);
-    const good = Array.from({ length: 10 }, () => batchStatus(JSON.stringify({ events: [event(), event()] })));
-    const statuses = await Promise.all([...good, batchStatus('{"events": [nope'), batchStatus(JSON.stringify({ events: [] }))]);
-    expect(statuses).toEqual([...new Array(10).fill(202), 400, 400]);
-    expect((await redis.xlen(env.STREAM_KEY)) - before).toBe(20);
-    expect(gate.inUse).toBe(0);
-    expect(gate.queued).toBe(0);
-  });
-
-  it('a client that goes away while holding the permit releases it; the waiting batch is then answered', async () => {
-    const gate = app.get(AdmissionGate).semaphore;
-    // Headers and half a body: the request is past the gate, its body never completes.
-    const stuck = net.connect(port, '127.0.0.1');
-    stuck.on('error', () => undefined);
-    stuck.write(`POST /api/v1/events/batch HTTP/1.1\r\nHost: x\r\nx-api-key: ${key}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"events": [`);
-    await waitFor(() => gate.inUse === 1);
-    const waiting = batchStatus(JSON.stringify({ events: [event()] }));
-    await waitFor(() => gate.queued === 1);
-    stuck.destroy();
-    expect(await waiting).toBe(202);
-    await waitFor(() => gate.inUse === 0);
-  });
-});
-
-async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
