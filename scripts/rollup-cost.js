@@ -8,9 +8,9 @@
 //   REDIS_URL=redis://127.0.0.1:6390 node scripts/rollup-cost.js
 //
 // The Redis it is pointed at is FLUSHED: never point it at a Redis that holds data. The data:
-// EVENTS events (default 120,000, the bench's drain size) of 20,000 users over the last 5
-// minutes with the bench's Zipf-like mix of 36 types, split by shard (userId mod 3) into flushes
-// of 100, as the drain scenario sees them. The first half fills the buckets (so repeat users take
+// EVENTS events (default 120,000, the bench's drain size) from the bench's generator (20,000
+// users, its event mix, timestamps over the last 5 minutes) as the worker's documents, routed
+// to 3 shards and cut into flushes of 100, as the drain scenario's worker sees them. The first half fills the buckets (so repeat users take
 // the merge path); the second half is measured.
 const path = require('node:path');
 const Redis = require('ioredis');
@@ -18,44 +18,27 @@ const Redis = require('ioredis');
 const DIST = path.resolve(process.env.DIST || path.join(__dirname, '..', 'dist'));
 const { RedisRollupWriter } = require(path.join(DIST, 'analytics/rollups/redis-rollup.writer.js'));
 const { RedisKeys } = require(path.join(DIST, 'redis/redis-keys.js'));
+const { chunk, documentsPerShard } = require('../bench/lib/documents');
+const { EventGenerator } = require('../bench/lib/payloads');
 
 const EVENTS = Number(process.env.EVENTS || 120_000);
 const FLUSH = 100;
-const USERS = 20_000;
 const SHARDS = 3;
 
-function events() {
-  let seed = 7;
-  const r = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-  const types = Array.from({ length: 36 }, (_, i) => `type.${i}`);
-  const weights = types.map((_, i) => 1 / (i + 1));
-  const total = weights.reduce((a, b) => a + b, 0);
-  const pickType = () => {
-    let x = r() * total;
-    for (let i = 0; i < weights.length; i++) if ((x -= weights[i]) <= 0) return types[i];
-    return types[0];
-  };
-  const now = Date.now();
-  const perShard = Array.from({ length: SHARDS }, () => []);
-  for (let n = 0; n < EVENTS; n++) {
-    const u = (n * 7919) % USERS;
-    perShard[u % SHARDS].push({
-      _id: `rc-${n}-${now}`,
-      eventType: pickType(),
-      userId: `user_${String(u).padStart(6, '0')}`,
-      sessionId: `sess_${u.toString(36)}_${Math.floor(r() * 4)}`,
-      timestamp: new Date(now - Math.floor(r() * 300_000)),
+/**
+ * The bench's documents (bench/lib: its event mix and users, the worker's document and shard
+ * routing), in flushes of 100 per shard, taking the shards in turn.
+ */
+function flushes() {
+  const gen = new EventGenerator({ users: 20_000 });
+  const perShard = documentsPerShard({ gen, count: EVENTS, shards: SHARDS, apiKeyId: null }).map((docs) => chunk(docs, FLUSH));
+  const out = [];
+  for (let i = 0; i < Math.max(...perShard.map((c) => c.length)); i++) {
+    perShard.forEach((c, index) => {
+      if (c[i]) out.push({ shard: { index, name: `mongo-shard-${index}` }, docs: c[i] });
     });
   }
-  const flushes = [];
-  const rounds = Math.max(...perShard.map((docs) => Math.ceil(docs.length / FLUSH)));
-  for (let b = 0; b < rounds; b++) {
-    for (let s = 0; s < SHARDS; s++) {
-      const docs = perShard[s].slice(b * FLUSH, (b + 1) * FLUSH);
-      if (docs.length > 0) flushes.push({ shard: { index: s, name: `mongo-shard-${s}` }, docs });
-    }
-  }
-  return flushes;
+  return out;
 }
 
 async function redisCpuMicros(redis) {
@@ -68,11 +51,11 @@ async function redisCpuMicros(redis) {
   const redis = new Redis(process.env.REDIS_URL || 'redis://127.0.0.1:6390');
   await redis.flushdb();
   const writer = new RedisRollupWriter(redis, new RedisKeys('events_stream', 1));
-  const flushes = events();
-  const half = Math.floor(flushes.length / 2);
-  for (const f of flushes.slice(0, half)) await writer.apply(f.shard, f.docs);
+  const all = flushes();
+  const half = Math.floor(all.length / 2);
+  for (const f of all.slice(0, half)) await writer.apply(f.shard, f.docs);
 
-  const measured = flushes.slice(half);
+  const measured = all.slice(half);
   const n = measured.reduce((a, f) => a + f.docs.length, 0);
   const cpu0 = process.cpuUsage();
   const redis0 = await redisCpuMicros(redis);
