@@ -133,6 +133,12 @@ export class AppConfig {
   @Min(1)
   MAX_STREAM_BACKLOG = 250_000;
 
+  /** Bytes of batch bodies one API process works on at once; more wait, body unread (AdmissionGate). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(65_536)
+  INGEST_INFLIGHT_BODY_BYTES = 4 * 1024 * 1024;
+
   @Type(() => Number)
   @IsInt()
   @Min(1)

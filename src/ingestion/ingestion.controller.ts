@@ -8,6 +8,7 @@ import { Roles } from '../auth/decorators/roles.decorator';
 import type { RequestWithPrincipal } from '../auth/principal';
 import { SuccessEnvelope as Envelope } from '../common/http/error-codes';
 import type { RequestLogRouteConfig } from '../logging/request-log.hook';
+import { AdmissionRouteConfig } from './admission-gate';
 import { IngestionStats, IngestionStatsService } from './ingestion-stats.service';
 import { BatchResult, IngestionService, SingleResult } from './ingestion.service';
 import { MAX_EVENT_BYTES } from './schemas/event.schema';
@@ -45,7 +46,7 @@ export class IngestionController {
   @Post('batch')
   @UseGuards(ApiKeyGuard)
   @HttpCode(HttpStatus.ACCEPTED)
-  @RouteConfig(QUIET_SUCCESS)
+  @RouteConfig({ ...QUIET_SUCCESS, admission: true } satisfies RequestLogRouteConfig & AdmissionRouteConfig)
   async ingestBatch(@Req() req: IngestRequest): Promise<Envelope<BatchResult>> {
     const data = await this.ingestion.ingestBatch(req.body, { apiKeyId: req.principal?.apiKeyId ?? null, receivedAt: Date.now() });
     return { success: true, data };

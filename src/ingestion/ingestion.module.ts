@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { RedisConnections } from '../redis/redis-connections';
+import { AdmissionGate } from './admission-gate';
 import { BacklogGauge, BacklogMonitor } from './backlog-monitor';
 import { EventAppender, RedisEventAppender } from './event-appender';
 import { EventValidator } from './event-validator';
@@ -21,6 +22,7 @@ import { RedisClock } from './redis-clock';
       useFactory: (connections: RedisConnections) => connections.connect('ingest', { enableAutoPipelining: true }),
     },
     RedisClock,
+    AdmissionGate,
     EventValidator,
     BacklogMonitor,
     { provide: BacklogGauge, useExisting: BacklogMonitor },

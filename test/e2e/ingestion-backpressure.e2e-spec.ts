@@ -1,3 +1,6 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Redis from 'ioredis';
 import request from 'supertest';
@@ -5,13 +8,15 @@ import { ApiKeysService } from '../../src/auth/api-keys/api-keys.service';
 import { UsersService } from '../../src/auth/users/users.service';
 import { stableBucket } from '../../src/common/hashing/stable-hash';
 import { decodeStreamEntry } from '../../src/events/stream-entry';
+import { AdmissionGate } from '../../src/ingestion/admission-gate';
 import { BacklogMonitor } from '../../src/ingestion/backlog-monitor';
 import { startTestApp } from '../support/test-app';
 import { testEnv, uniqueSuffix } from '../support/test-env';
 
 /**
  * Backpressure (429 BACKPRESSURE while the backlog is over MAX_STREAM_BACKLOG, recovery after the
- * consumer catches up) and partitioned streams (STREAM_PARTITIONS > 1), real Redis DB 3.
+ * consumer catches up), partitioned streams (STREAM_PARTITIONS > 1) and the batch admission gate
+ * (INGEST_INFLIGHT_BODY_BYTES), real Redis DB 3.
  */
 const REDIS_DB = 3;
 const run = uniqueSuffix();
@@ -171,3 +176,85 @@ describe('ingestion with STREAM_PARTITIONS=4', () => {
     expect(res.body.error.code).toBe('BACKPRESSURE');
   });
 });
+
+describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536)', () => {
+  const BUDGET = 65_536;
+  let app: NestFastifyApplication;
+  let env: Record<string, string>;
+  let key: string;
+  let redis: Redis;
+  let port: number;
+  const batchStatus = (body: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/api/v1/events/batch', headers: { 'x-api-key': key, 'content-type': 'application/json' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  /** Headers declaring the whole budget and half a body: past the gate, the body never completes. */
+  const holdWholeBudget = async (): Promise<net.Socket> => {
+    const stuck = net.connect(port, '127.0.0.1');
+    stuck.on('error', () => undefined);
+    stuck.write(`POST /api/v1/events/batch HTTP/1.1\r\nHost: x\r\nx-api-key: ${key}\r\ncontent-type: application/json\r\ncontent-length: ${BUDGET}\r\n\r\n{"events": [`);
+    await waitFor(() => app.get(AdmissionGate).budget.inUse === BUDGET);
+    return stuck;
+  };
+
+  beforeAll(async () => {
+    ({ env, app, key } = await startWithKey({ INGEST_INFLIGHT_BODY_BYTES: String(BUDGET) }));
+    redis = new Redis(env.REDIS_URL);
+    await app.listen(0, '127.0.0.1');
+    port = (app.getHttpServer().address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await app?.close();
+    redis?.disconnect();
+  });
+
+  it('concurrent batches over the budget (good and bad) are all answered and every byte is released', async () => {
+    const gate = app.get(AdmissionGate).budget;
+    const before = await redis.xlen(env.STREAM_KEY);
+    // ~20 KB each: three fit in the budget at once, the rest wait their turn.
+    const pad = 'x'.repeat(2_000);
+    const body = () => JSON.stringify({ events: Array.from({ length: 10 }, () => event({ metadata: { pad } })) });
+    const good = Array.from({ length: 10 }, () => batchStatus(body()));
+    const statuses = await Promise.all([...good, batchStatus('{"events": [nope'), batchStatus(JSON.stringify({ events: [] }))]);
+    expect(statuses).toEqual([...new Array(10).fill(202), 400, 400]);
+    expect((await redis.xlen(env.STREAM_KEY)) - before).toBe(100);
+    expect(gate.inUse).toBe(0);
+    expect(gate.queued).toBe(0);
+  });
+
+  it('a client that goes away while holding the whole budget releases it; the waiting batch is then answered', async () => {
+    const gate = app.get(AdmissionGate).budget;
+    const stuck = await holdWholeBudget();
+    const waiting = batchStatus(JSON.stringify({ events: [event()] }));
+    await waitFor(() => gate.queued === 1);
+    stuck.destroy();
+    expect(await waiting).toBe(202);
+    await waitFor(() => gate.inUse === 0);
+  });
+
+  it('single-event requests are not gated', async () => {
+    const gate = app.get(AdmissionGate).budget;
+    const stuck = await holdWholeBudget();
+    const res = await request(app.getHttpServer()).post('/api/v1/events').set('x-api-key', key).send(event());
+    expect(res.status).toBe(202);
+    stuck.destroy();
+    await waitFor(() => gate.inUse === 0);
+  });
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
