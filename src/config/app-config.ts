@@ -21,17 +21,18 @@ const NODE_ENVS = ['development', 'production', 'test'] as const;
 
 /**
  * TRUST_PROXY: `false` (default), `true` (trust every hop: only when the proxy in front replaces
- * X-Forwarded-For, as deploy/nginx does), a hop count (`1` = the address the nearest proxy saw,
- * whatever a client put in front of it), or a comma-separated list of proxy addresses/CIDRs
+ * X-Forwarded-For, as deploy/nginx does), or a comma-separated list of proxy addresses/CIDRs
  * (proxy-addr's names `loopback`, `linklocal`, `uniquelocal` too). Fastify's `trustProxy` takes
- * each form as is.
+ * each form as is. Hop counts (`1`, `2`, …) are refused at start: Fastify 5.12.1 dropped them (a
+ * count trusts whoever connects, so a client reaching the API directly picks its own address), and
+ * passing one on would silently trust nothing.
  */
-export type TrustProxy = boolean | number | string;
+export type TrustProxy = boolean | string;
 const toTrustProxy = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') return value;
   const v = value.trim().toLowerCase();
-  // Digits are a hop count here, never a boolean: `1` must not mean "trust every hop".
-  if (/^\d+$/.test(v)) return Number(v) === 0 ? false : Number(v);
+  // `0` is "no proxy"; other digits stay a string the address check refuses, never `true`.
+  if (v === '0') return false;
   if (['true', 'yes', 'on'].includes(v)) return true;
   if (['false', 'no', 'off'].includes(v)) return false;
   return v.split(',').map((a) => a.trim()).join(',');
@@ -48,10 +49,7 @@ const IsTrustProxy = () =>
   ValidateBy({
     name: 'isTrustProxy',
     validator: {
-      validate: (value: unknown) =>
-        typeof value === 'boolean' ||
-        (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 32) ||
-        (typeof value === 'string' && value.split(',').every(isProxyAddress)),
+      validate: (value: unknown) => typeof value === 'boolean' || (typeof value === 'string' && value.split(',').every(isProxyAddress)),
     },
   });
 

@@ -433,12 +433,12 @@ describe('auth endpoints (real app, Redis, PostgreSQL)', () => {
       }
     });
 
-    it('with TRUST_PROXY as a hop count or a proxy list, a client cannot pick its address by prepending to X-Forwarded-For', async () => {
+    it('with TRUST_PROXY as a proxy list, a client cannot pick its address by prepending to X-Forwarded-For', async () => {
       // The proxy in front appends the address it saw; whatever the client wrote before it is not trusted.
-      for (const trust of ['1', '127.0.0.1,::1']) {
+      for (const [i, trust] of ['127.0.0.1,::1', 'loopback'].entries()) {
         const replica = await startTestApp({ ...env, TRUST_PROXY: trust });
         try {
-          const seen = `203.0.113.${trust === '1' ? 21 : 22}`;
+          const seen = `203.0.113.${21 + i}`;
           const res = await request(replica.getHttpServer()).post('/api/auth/login').set('x-forwarded-for', `198.51.100.99, ${seen}`).send({});
           expectError(res, 400, 'VALIDATION_ERROR');
           expect(await redis.exists(`ratelimit:auth:${seen}`)).toBe(1);

@@ -8,7 +8,7 @@ import { RedisThrottlerStorage } from './redis-throttler.storage';
 /**
  * 100 requests per minute per client IP across all of /api/auth/* (one counter per IP in Redis,
  * shared by every API replica). The client IP is Fastify's `request.ip`: the socket address, or
- * the X-Forwarded-For client that TRUST_PROXY (every hop, a hop count or trusted proxy addresses)
+ * the X-Forwarded-For client that TRUST_PROXY (every hop, or trusted proxy addresses)
  * leads to (trustProxy in create-app.ts). IPv6
  * clients are counted per /64. Beyond the limit: 429 RATE_LIMITED with Retry-After.
  * Put it first in @UseGuards so that floods are refused before any credential check.
