@@ -1,6 +1,8 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiKeyVerifier } from '../auth/credentials/credential-verifiers';
+import { apiKeyFrom } from '../auth/guards/credentials';
 import { AppConfig } from '../config/app-config';
 
 /** Route option (`@RouteConfig`) that puts a route behind the gate. */
@@ -65,6 +67,11 @@ export class ByteBudget {
  * count that bounds large batches (an earlier gate of 8 requests, reverted in 420ba1e) starves
  * small ones, which need many in flight to keep the core busy. A body's weight is its
  * Content-Length, or the route's body limit when it is chunked (unknown in advance).
+ *
+ * Only requests with a valid API key take part (the cached check ApiKeyGuard repeats later): a
+ * client without one, sending a large Content-Length and trickling its body, could otherwise hold
+ * the budget until Node's request timeout and stall every batch. Such requests pass ungated, and
+ * ApiKeyGuard refuses them as before; an outage of the key check also passes, for the guard's 503.
  */
 @Injectable()
 export class AdmissionGate implements OnModuleInit {
@@ -72,6 +79,7 @@ export class AdmissionGate implements OnModuleInit {
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
+    private readonly apiKeys: ApiKeyVerifier,
     config: AppConfig,
   ) {
     this.budget = new ByteBudget(config.INGEST_INFLIGHT_BODY_BYTES);
@@ -90,9 +98,22 @@ export class AdmissionGate implements OnModuleInit {
         if (reply.raw.destroyed) release();
         done();
       };
-      const admitted = this.budget.acquire(bytes);
-      if (typeof admitted === 'function') hold(admitted);
-      else void admitted.then(hold);
+      void this.hasValidKey(request).then((valid) => {
+        if (!valid) return done();
+        const admitted = this.budget.acquire(bytes);
+        if (typeof admitted === 'function') hold(admitted);
+        else void admitted.then(hold);
+      });
     });
+  }
+
+  private async hasValidKey(request: FastifyRequest): Promise<boolean> {
+    const key = apiKeyFrom(request.headers);
+    if (!key) return false;
+    try {
+      return (await this.apiKeys.verify(key)) !== null;
+    } catch {
+      return false;
+    }
   }
 }

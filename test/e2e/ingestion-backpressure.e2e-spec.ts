@@ -197,11 +197,15 @@ describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536)', () => 
       req.end(body);
     });
 
-  /** Headers declaring the whole budget and half a body: past the gate, the body never completes. */
-  const holdWholeBudget = async (): Promise<net.Socket> => {
+  /** Headers declaring the whole budget and half a body, which never completes. */
+  const halfBatch = (apiKey: string): net.Socket => {
     const stuck = net.connect(port, '127.0.0.1');
     stuck.on('error', () => undefined);
-    stuck.write(`POST /api/v1/events/batch HTTP/1.1\r\nHost: x\r\nx-api-key: ${key}\r\ncontent-type: application/json\r\ncontent-length: ${BUDGET}\r\n\r\n{"events": [`);
+    stuck.write(`POST /api/v1/events/batch HTTP/1.1\r\nHost: x\r\nx-api-key: ${apiKey}\r\ncontent-type: application/json\r\ncontent-length: ${BUDGET}\r\n\r\n{"events": [`);
+    return stuck;
+  };
+  const holdWholeBudget = async (): Promise<net.Socket> => {
+    const stuck = halfBatch(key);
     await waitFor(() => app.get(AdmissionGate).budget.inUse === BUDGET);
     return stuck;
   };
@@ -239,6 +243,20 @@ describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536)', () => 
     stuck.destroy();
     expect(await waiting).toBe(202);
     await waitFor(() => gate.inUse === 0);
+  });
+
+  it('a request without a valid API key never holds the budget (a trickled body cannot stall batches)', async () => {
+    const gate = app.get(AdmissionGate).budget;
+    const stuck = halfBatch('epk_not-a-valid-key');
+    try {
+      // Give the hook time to run; the budget must stay free and a good batch goes through.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(gate.inUse).toBe(0);
+      expect(await batchStatus(JSON.stringify({ events: [event()] }))).toBe(202);
+      expect(gate.queued).toBe(0);
+    } finally {
+      stuck.destroy();
+    }
   });
 
   it('single-event requests are not gated', async () => {
