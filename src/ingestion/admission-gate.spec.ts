@@ -5,14 +5,14 @@ const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 describe('ByteBudget (admission gate)', () => {
   it('admits bodies while they fit, then in arrival order as bytes are released', async () => {
     const b = new ByteBudget(100);
-    const r60 = b.acquire(60) as () => void;
-    const r30 = b.acquire(30) as () => void;
+    const r60 = await b.acquire(60);
+    const r30 = await b.acquire(30);
     expect(typeof r60).toBe('function');
     expect(b.inUse).toBe(90);
     const order: string[] = [];
-    const w50 = Promise.resolve(b.acquire(50)).then((r) => (order.push('50'), r));
+    const w50 = b.acquire(50).then((r) => (order.push('50'), r));
     // 5 would fit, but it arrived after 50: no overtaking.
-    const w5 = Promise.resolve(b.acquire(5)).then((r) => (order.push('5'), r));
+    const w5 = b.acquire(5).then((r) => (order.push('5'), r));
     await settle();
     expect(order).toEqual([]);
     expect(b.queued).toBe(2);
@@ -31,16 +31,16 @@ describe('ByteBudget (admission gate)', () => {
 
   it('serves a body larger than the whole budget alone, once nothing else holds any', async () => {
     const b = new ByteBudget(100);
-    const small = b.acquire(10) as () => void;
+    const small = await b.acquire(10);
     let admitted = false;
-    const big = Promise.resolve(b.acquire(500)).then((r) => ((admitted = true), r));
+    const big = b.acquire(500).then((r) => ((admitted = true), r));
     await settle();
     expect(admitted).toBe(false);
     small();
     const release = await big;
     expect(b.inUse).toBe(500);
     let next = false;
-    void Promise.resolve(b.acquire(1)).then(() => (next = true));
+    void b.acquire(1).then(() => (next = true));
     await settle();
     expect(next).toBe(false);
     release();
@@ -50,14 +50,14 @@ describe('ByteBudget (admission gate)', () => {
 
   it('a release called twice (response closed after an abort) frees its bytes once', async () => {
     const b = new ByteBudget(100);
-    const r1 = b.acquire(100) as () => void;
-    const waiter = Promise.resolve(b.acquire(100));
+    const r1 = await b.acquire(100);
+    const waiter = b.acquire(100);
     r1();
     r1();
     const r2 = await waiter;
     expect(b.inUse).toBe(100);
     let admitted = false;
-    void Promise.resolve(b.acquire(1)).then(() => (admitted = true));
+    void b.acquire(1).then(() => (admitted = true));
     await settle();
     expect(admitted).toBe(false);
     r2();

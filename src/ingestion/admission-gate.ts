@@ -22,9 +22,9 @@ export class ByteBudget {
 
   constructor(readonly limit: number) {}
 
-  /** Resolves (synchronously when it fits now) with a release function. */
-  acquire(bytes: number): Promise<() => void> | (() => void) {
-    if (this.waiting.length === 0 && this.fits(bytes)) return this.take(bytes);
+  /** Resolves with a release function; the bytes are taken at once when they fit now. */
+  acquire(bytes: number): Promise<() => void> {
+    if (this.waiting.length === 0 && this.fits(bytes)) return Promise.resolve(this.take(bytes));
     return new Promise((resolve) => this.waiting.push({ bytes, admit: () => resolve(this.take(bytes)) }));
   }
 
@@ -98,12 +98,7 @@ export class AdmissionGate implements OnModuleInit {
         if (reply.raw.destroyed) release();
         done();
       };
-      void this.hasValidKey(request).then((valid) => {
-        if (!valid) return done();
-        const admitted = this.budget.acquire(bytes);
-        if (typeof admitted === 'function') hold(admitted);
-        else void admitted.then(hold);
-      });
+      void this.hasValidKey(request).then((valid) => (valid ? this.budget.acquire(bytes).then(hold) : done()));
     });
   }
 

@@ -10,6 +10,7 @@ import { stableBucket } from '../../src/common/hashing/stable-hash';
 import { decodeStreamEntry } from '../../src/events/stream-entry';
 import { AdmissionGate } from '../../src/ingestion/admission-gate';
 import { BacklogMonitor } from '../../src/ingestion/backlog-monitor';
+import { waitFor } from '../support/child-process';
 import { startTestApp } from '../support/test-app';
 import { testEnv, uniqueSuffix } from '../support/test-env';
 
@@ -179,6 +180,7 @@ describe('ingestion with STREAM_PARTITIONS=4', () => {
 
 describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536)', () => {
   const BUDGET = 65_536;
+  const until = (check: () => boolean): Promise<boolean> => waitFor(async () => check(), 5_000, 10);
   let app: NestFastifyApplication;
   let env: Record<string, string>;
   let key: string;
@@ -206,7 +208,7 @@ describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536)', () => 
   };
   const holdWholeBudget = async (): Promise<net.Socket> => {
     const stuck = halfBatch(key);
-    await waitFor(() => app.get(AdmissionGate).budget.inUse === BUDGET);
+    await until(() => app.get(AdmissionGate).budget.inUse === BUDGET);
     return stuck;
   };
 
@@ -239,10 +241,10 @@ describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536)', () => 
     const gate = app.get(AdmissionGate).budget;
     const stuck = await holdWholeBudget();
     const waiting = batchStatus(JSON.stringify({ events: [event()] }));
-    await waitFor(() => gate.queued === 1);
+    await until(() => gate.queued === 1);
     stuck.destroy();
     expect(await waiting).toBe(202);
-    await waitFor(() => gate.inUse === 0);
+    await until(() => gate.inUse === 0);
   });
 
   it('a request without a valid API key never holds the budget (a trickled body cannot stall batches)', async () => {
@@ -265,14 +267,6 @@ describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536)', () => 
     const res = await request(app.getHttpServer()).post('/api/v1/events').set('x-api-key', key).send(event());
     expect(res.status).toBe(202);
     stuck.destroy();
-    await waitFor(() => gate.inUse === 0);
+    await until(() => gate.inUse === 0);
   });
 });
-
-async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
