@@ -12,6 +12,9 @@ import { clientErrorHandler, frameworkErrorHandler } from './transport-errors';
 /** Largest accepted body: a batch of up to 1000 events (contract §4). Routes may set less. */
 export const MAX_BODY_BYTES = 5 * 1024 * 1024;
 
+/** How often Node looks for requests past HTTP_REQUEST_TIMEOUT_MS (its default, 30 s, would double a short timeout). */
+const REQUEST_TIMEOUT_CHECK_MS = 1_000;
+
 /** Builds the Nest application of `config.ROLE` (used by main.ts and by the e2e tests). */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
@@ -28,8 +31,18 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     // While closing, keep serving in-flight keep-alive requests normally (our clients are still
     // open until HTTP has drained) instead of Fastify's bare 503 outside the envelope.
     return503OnClosing: false,
-    // A request without Host gets our 400 in the envelope (onRequest below) instead of Node's empty 400.
-    http: { requireHostHeader: false },
+    // A request (headers and body) must arrive within HTTP_REQUEST_TIMEOUT_MS, or it is answered
+    // 408 and its socket closed (clientErrorHandler). Node checks once per connectionsCheckingInterval,
+    // and (Node 20, measured) never enforces requestTimeout while headersTimeout (default 60 s) is
+    // larger: both are set.
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    http: {
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      headersTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: REQUEST_TIMEOUT_CHECK_MS,
+      // A request without Host gets our 400 in the envelope (onRequest below) instead of Node's empty 400.
+      requireHostHeader: false,
+    },
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
   });

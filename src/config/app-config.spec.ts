@@ -20,8 +20,16 @@ describe('loadAppConfig', () => {
       MAX_RETRIES: 3,
       STREAM_PARTITIONS: 1,
       TRUST_PROXY: false,
+      HTTP_REQUEST_TIMEOUT_MS: 30_000,
     });
     expect(c.mongoShardUris).toHaveLength(3);
+  });
+
+  it('bounds HTTP_REQUEST_TIMEOUT_MS to 1 s – 10 min (never 0: Fastify would read that as no limit)', () => {
+    expect(loadAppConfig({ ...base, HTTP_REQUEST_TIMEOUT_MS: '1000' }).HTTP_REQUEST_TIMEOUT_MS).toBe(1_000);
+    for (const bad of ['0', '999', '600001', 'soon']) {
+      expect(() => loadAppConfig({ ...base, HTTP_REQUEST_TIMEOUT_MS: bad })).toThrow(/HTTP_REQUEST_TIMEOUT_MS/);
+    }
   });
 
   it('converts numbers and booleans from strings', () => {

@@ -131,6 +131,16 @@ export class AppConfig {
   @Min(1)
   MAX_STREAM_BACKLOG = 250_000;
 
+  /**
+   * Longest an HTTP request may take to arrive in full (Fastify's default is no limit, so a
+   * trickled body could hold its connection, and its share of the admission budget, forever).
+   */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1_000)
+  @Max(600_000)
+  HTTP_REQUEST_TIMEOUT_MS = 30_000;
+
   /** Bytes of batch bodies one API process works on at once; more wait, body unread (AdmissionGate). */
   @Type(() => Number)
   @IsInt()

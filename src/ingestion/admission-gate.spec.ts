@@ -64,4 +64,35 @@ describe('ByteBudget (admission gate)', () => {
     await settle();
     expect(admitted).toBe(true);
   });
+
+  it('a waiter past its deadline gets null and leaves the queue; those behind it that fit are let in', async () => {
+    jest.useFakeTimers();
+    try {
+      const b = new ByteBudget(100);
+      const held = await b.acquire(60);
+      const results: string[] = [];
+      const big = b.acquire(80, 1_000).then((r) => (results.push(r === null ? 'big:timeout' : 'big:in'), r));
+      const small = b.acquire(30, 5_000).then((r) => (results.push(r === null ? 'small:timeout' : 'small:in'), r));
+      await Promise.resolve();
+      expect(b.queued).toBe(2);
+      jest.advanceTimersByTime(999);
+      await Promise.resolve();
+      expect(results).toEqual([]);
+      jest.advanceTimersByTime(1);
+      expect(await big).toBeNull();
+      // 30 fits beside the 60 held: once the 80 at the head gave up, it is admitted at once.
+      const releaseSmall = await small;
+      expect(results).toEqual(['big:timeout', 'small:in']);
+      expect(b.queued).toBe(0);
+      expect(b.inUse).toBe(90);
+      // An admitted waiter's timer is cleared: nothing fires later.
+      jest.advanceTimersByTime(10_000);
+      expect(b.inUse).toBe(90);
+      releaseSmall!();
+      held();
+      expect(b.inUse).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

@@ -1,9 +1,12 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyVerifier } from '../auth/credentials/credential-verifiers';
 import { apiKeyFrom } from '../auth/guards/credentials';
+import { ApiError } from '../common/http/api-error';
 import { AppConfig } from '../config/app-config';
+import { IngestionMetrics } from '../metrics/metrics.ports';
+import { BACKPRESSURE_RETRY_AFTER_SECONDS } from './ingestion.service';
 
 /** Route option (`@RouteConfig`) that puts a route behind the gate. */
 export interface AdmissionRouteConfig {
@@ -22,10 +25,34 @@ export class ByteBudget {
 
   constructor(readonly limit: number) {}
 
-  /** Resolves with a release function; the bytes are taken at once when they fit now. */
-  acquire(bytes: number): Promise<() => void> {
+  /**
+   * Resolves with a release function; the bytes are taken at once when they fit now. With
+   * `maxWaitMs`, resolves with null instead when they were not taken in that time (and gives up
+   * its place in the queue).
+   */
+  acquire(bytes: number): Promise<() => void>;
+  acquire(bytes: number, maxWaitMs: number): Promise<(() => void) | null>;
+  acquire(bytes: number, maxWaitMs?: number): Promise<(() => void) | null> {
     if (this.waiting.length === 0 && this.fits(bytes)) return Promise.resolve(this.take(bytes));
-    return new Promise((resolve) => this.waiting.push({ bytes, admit: () => resolve(this.take(bytes)) }));
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter = {
+        bytes,
+        admit: () => {
+          if (timer) clearTimeout(timer);
+          resolve(this.take(bytes));
+        },
+      };
+      this.waiting.push(waiter);
+      if (maxWaitMs === undefined) return;
+      timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+        resolve(null);
+        // It may have been the head that blocked the others: let in those that fit now.
+        this.admitFitting();
+      }, maxWaitMs);
+      timer.unref();
+    });
   }
 
   get inUse(): number {
@@ -49,9 +76,13 @@ export class ByteBudget {
       done = true;
       this.used -= bytes;
       this.holders -= 1;
-      // Strict arrival order: a large body at the head is not overtaken by small ones behind it.
-      while (this.waiting.length > 0 && this.fits(this.waiting[0].bytes)) this.waiting.shift()!.admit();
+      this.admitFitting();
     };
+  }
+
+  /** Strict arrival order: a large body at the head is not overtaken by small ones behind it. */
+  private admitFitting(): void {
+    while (this.waiting.length > 0 && this.fits(this.waiting[0].bytes)) this.waiting.shift()!.admit();
   }
 }
 
@@ -68,37 +99,50 @@ export class ByteBudget {
  * small ones, which need many in flight to keep the core busy. A body's weight is its
  * Content-Length, or the route's body limit when it is chunked (unknown in advance).
  *
+ * A request admitted holds its bytes until its response is sent or its client goes away; one whose
+ * body does not arrive within HTTP_REQUEST_TIMEOUT_MS is answered 408 by Node and let go. A request
+ * that waits half of HTTP_REQUEST_TIMEOUT_MS without being admitted is answered 429 BACKPRESSURE
+ * with Retry-After (nothing of it was read or stored), so a client never hangs behind the gate.
+ *
  * Only requests with a valid API key take part (the cached check ApiKeyGuard repeats later): a
  * client without one, sending a large Content-Length and trickling its body, could otherwise hold
- * the budget until Node's request timeout and stall every batch. Such requests pass ungated, and
+ * the budget until HTTP_REQUEST_TIMEOUT_MS and stall every batch. Such requests pass ungated, and
  * ApiKeyGuard refuses them as before; an outage of the key check also passes, for the guard's 503.
  */
 @Injectable()
 export class AdmissionGate implements OnModuleInit {
   readonly budget: ByteBudget;
+  /** Longest wait for admission: half the request timeout, so the answer is ours, not Node's 408. */
+  readonly maxWaitMs: number;
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly apiKeys: ApiKeyVerifier,
     config: AppConfig,
+    @Optional() private readonly metrics?: IngestionMetrics,
   ) {
     this.budget = new ByteBudget(config.INGEST_INFLIGHT_BODY_BYTES);
+    this.maxWaitMs = Math.floor(config.HTTP_REQUEST_TIMEOUT_MS / 2);
   }
 
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
     if (!fastify || typeof fastify.addHook !== 'function') return;
-    fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       if (!(request.routeOptions.config as AdmissionRouteConfig | undefined)?.admission) return done();
       const declared = Number(request.headers['content-length']);
       const bytes = Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, request.routeOptions.bodyLimit) : request.routeOptions.bodyLimit;
-      const hold = (release: () => void): void => {
+      const hold = (release: (() => void) | null): void => {
+        if (release === null) {
+          this.metrics?.backpressure();
+          return done(waitedTooLong());
+        }
         // 'close' fires once the response is sent and also when the client goes away first.
         reply.raw.once('close', release);
         if (reply.raw.destroyed) release();
         done();
       };
-      void this.hasValidKey(request).then((valid) => (valid ? this.budget.acquire(bytes).then(hold) : done()));
+      void this.hasValidKey(request).then((valid) => (valid ? this.budget.acquire(bytes, this.maxWaitMs).then(hold) : done()));
     });
   }
 
@@ -112,3 +156,10 @@ export class AdmissionGate implements OnModuleInit {
     }
   }
 }
+
+const waitedTooLong = (): ApiError =>
+  ApiError.tooManyRequests(
+    'BACKPRESSURE',
+    'This API process is at its limit of batch bodies in flight (INGEST_INFLIGHT_BODY_BYTES); nothing was accepted, retry later',
+    BACKPRESSURE_RETRY_AFTER_SECONDS,
+  );

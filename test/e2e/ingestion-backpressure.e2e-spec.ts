@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
@@ -17,7 +18,7 @@ import { testEnv, uniqueSuffix } from '../support/test-env';
 /**
  * Backpressure (429 BACKPRESSURE while the backlog is over MAX_STREAM_BACKLOG, recovery after the
  * consumer catches up), partitioned streams (STREAM_PARTITIONS > 1) and the batch admission gate
- * (INGEST_INFLIGHT_BODY_BYTES), real Redis DB 3.
+ * (INGEST_INFLIGHT_BODY_BYTES, with its deadlines), real Redis DB 3.
  */
 const REDIS_DB = 3;
 const run = uniqueSuffix();
@@ -178,8 +179,9 @@ describe('ingestion with STREAM_PARTITIONS=4', () => {
   });
 });
 
-describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536)', () => {
+describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536, HTTP_REQUEST_TIMEOUT_MS=4000)', () => {
   const BUDGET = 65_536;
+  const REQUEST_TIMEOUT_MS = 4_000;
   const until = (check: () => boolean): Promise<boolean> => waitFor(async () => check(), 5_000, 10);
   let app: NestFastifyApplication;
   let env: Record<string, string>;
@@ -213,7 +215,7 @@ describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536)', () => 
   };
 
   beforeAll(async () => {
-    ({ env, app, key } = await startWithKey({ INGEST_INFLIGHT_BODY_BYTES: String(BUDGET) }));
+    ({ env, app, key } = await startWithKey({ INGEST_INFLIGHT_BODY_BYTES: String(BUDGET), HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) }));
     redis = new Redis(env.REDIS_URL);
     await app.listen(0, '127.0.0.1');
     port = (app.getHttpServer().address() as AddressInfo).port;
@@ -268,5 +270,42 @@ describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536)', () => 
     expect(res.status).toBe(202);
     stuck.destroy();
     await until(() => gate.inUse === 0);
+  });
+
+  it('a batch not admitted within half the request timeout gets 429 BACKPRESSURE with Retry-After; nothing is stored', async () => {
+    const gate = app.get(AdmissionGate);
+    expect(gate.maxWaitMs).toBe(REQUEST_TIMEOUT_MS / 2);
+    const stuck = await holdWholeBudget();
+    try {
+      const before = await redis.xlen(env.STREAM_KEY);
+      const started = Date.now();
+      const res = await request(app.getHttpServer()).post('/api/v1/events/batch').set('x-api-key', key).send({ events: [event()] });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(gate.maxWaitMs - 100);
+      expect(res.status).toBe(429);
+      expect(res.body).toEqual({ success: false, error: { code: 'BACKPRESSURE', message: expect.stringContaining('INGEST_INFLIGHT_BODY_BYTES') } });
+      expect(res.headers['retry-after']).toBe('1');
+      expect(await redis.xlen(env.STREAM_KEY)).toBe(before);
+      expect(gate.budget.queued).toBe(0);
+    } finally {
+      stuck.destroy();
+    }
+    await until(() => gate.budget.inUse === 0);
+  });
+
+  it('an admitted batch whose body does not arrive within the request timeout is answered 408 and gives its bytes back', async () => {
+    const gate = app.get(AdmissionGate).budget;
+    const stuck = await holdWholeBudget();
+    let received = '';
+    stuck.on('data', (d) => (received += d.toString()));
+    try {
+      // Node checks once a second: the 408 comes 4–5.5 s after the request started.
+      await Promise.race([once(stuck, 'close'), new Promise((r) => setTimeout(r, REQUEST_TIMEOUT_MS + 4_000))]);
+      expect(received).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+      expect(received).toContain('"success":false');
+    } finally {
+      stuck.destroy();
+    }
+    await until(() => gate.inUse === 0);
+    expect(await batchStatus(JSON.stringify({ events: [event()] }))).toBe(202);
   });
 });
