@@ -34,7 +34,9 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     // A request (headers and body) must arrive within HTTP_REQUEST_TIMEOUT_MS, or it is answered
     // 408 and its socket closed (clientErrorHandler). Node checks once per connectionsCheckingInterval,
     // and (Node 20, measured) never enforces requestTimeout while headersTimeout (default 60 s) is
-    // larger: both are set.
+    // larger: both are set. The top-level value is what Fastify assigns after creating the server;
+    // the one in `http` is not redundant: Node refuses at creation a headersTimeout above its own
+    // requestTimeout (default 300 s), i.e. any HTTP_REQUEST_TIMEOUT_MS over 300000.
     requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
     http: {
       requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
