@@ -35,10 +35,10 @@ export const RATE_BUCKET_TTL_SECONDS = 30;
  * because the API key id and receive time are the same for all events of a request. The script
  * fills the slot per event, so each event costs two script arguments instead of six.
  */
-export function streamEntryTemplate(ctx: EventContext): { fields: string[]; slot: number } {
+export function streamEntryTemplate(ctx: EventContext): { fields: string[]; slot: number; receivedAtSlot: number } {
   const fields = encodeStreamEntry({ event: EMPTY_EVENT, apiKeyId: ctx.apiKeyId, receivedAt: ctx.receivedAt });
-  // 1-based (Lua) position of the value that follows the event field's name.
-  return { fields, slot: fields.indexOf(STREAM_FIELDS.event) + 2 };
+  // 1-based (Lua) positions of the values that follow the field names.
+  return { fields, slot: fields.indexOf(STREAM_FIELDS.event) + 2, receivedAtSlot: fields.indexOf(STREAM_FIELDS.receivedAt) + 2 };
 }
 const EMPTY_EVENT = {} as IngestedEvent;
 
@@ -46,11 +46,50 @@ interface IngestCommand {
   evpIngest(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<string>;
 }
 
-/** Runs INGEST_LUA: one EVALSHA per partition touched by the request. */
+/**
+ * Single-event requests coalesced into one script call at most (bounded script run time and
+ * argument count); a fuller group is sent at once and a new one started.
+ */
+export const MAX_COALESCED_EVENTS = 256;
+
+/** One single-event request waiting for its group's script call. */
+interface PendingSingle {
+  event: PreparedEvent;
+  receivedAt: number;
+  done: (result: AppendResult) => void;
+}
+
+/** Single-event requests of one partition, API key and receive second (they share the entry template and rate bucket). */
+interface PendingGroup {
+  partition: number;
+  ctx: EventContext;
+  items: PendingSingle[];
+}
+
+/** One script call: the events, and per event its own receive time when requests were coalesced. */
+interface ScriptCall {
+  partition: number;
+  events: PreparedEvent[];
+  receivedAts?: number[];
+  rejectedCount: number;
+  ctx: EventContext;
+}
+
+/**
+ * Runs INGEST_LUA: one EVALSHA per partition touched by a batch request. Single-event requests
+ * that reach the appender in the same turn of the event loop (50 connections deliver several
+ * per turn under load) share one EVALSHA per partition, API key and receive second, each event
+ * with its own receive time: per event that saves the script's fixed work (TIME, TYPE, counter
+ * updates) and the client's per-command encoding, about half of the single-event Redis cost
+ * (see README "## Performance"). All-or-nothing still holds per call, so when a coalesced call
+ * fails every request in it gets its 503 and nothing of any of them was written.
+ */
 @Injectable()
 export class RedisEventAppender extends EventAppender {
   private readonly logger = new Logger('ingestion');
   private readonly redis: Redis & IngestCommand;
+  private readonly pending = new Map<string, PendingGroup>();
+  private flushScheduled = false;
 
   constructor(
     @Inject(INGEST_REDIS) redis: Redis,
@@ -65,9 +104,10 @@ export class RedisEventAppender extends EventAppender {
   }
 
   async append(events: PreparedEvent[], rejectedCount: number, ctx: EventContext): Promise<AppendResult> {
+    if (events.length === 1 && rejectedCount === 0) return this.appendSingle(events[0], ctx);
     const statuses = new Array<AppendStatus>(events.length);
     if (this.keys.partitions === 1) {
-      const failure = await this.runPartition(0, events, allIndexes(events.length), rejectedCount, ctx, statuses);
+      const failure = await this.settle(this.run({ partition: 0, events, rejectedCount, ctx }), allIndexes(events.length), statuses);
       return failure ? { statuses, failure } : { statuses };
     }
     const groups = new Map<number, number[]>();
@@ -79,10 +119,10 @@ export class RedisEventAppender extends EventAppender {
     });
     let first = true;
     const failures = await Promise.all(
-      [...groups].map(([p, idx]) => {
+      [...groups].map(([partition, idx]) => {
         const rejected = first ? rejectedCount : 0;
         first = false;
-        return this.runPartition(p, events, idx, rejected, ctx, statuses);
+        return this.settle(this.run({ partition, events: idx.map((i) => events[i]), rejectedCount: rejected, ctx }), idx, statuses);
       }),
     );
     const failure = failures.find((f) => f !== undefined);
@@ -94,15 +134,65 @@ export class RedisEventAppender extends EventAppender {
     this.redis.incrby(this.keys.counter(0, 'rejected'), count).catch(() => undefined);
   }
 
-  /** Appends events[idx] to partition p; fills their statuses; resolves the error instead of throwing. */
-  private async runPartition(
-    p: number,
-    events: PreparedEvent[],
-    idx: number[],
-    rejectedCount: number,
-    ctx: EventContext,
-    statuses: AppendStatus[],
-  ): Promise<Error | undefined> {
+  /** Queues a single event for this turn's script call of its group. */
+  private appendSingle(event: PreparedEvent, ctx: EventContext): Promise<AppendResult> {
+    const partition = this.keys.partitions === 1 ? 0 : this.keys.partitionOf(event.event.userId);
+    const key = `${partition}\u0000${ctx.apiKeyId ?? ''}\u0000${Math.floor(ctx.receivedAt / 1000)}`;
+    return new Promise<AppendResult>((done) => {
+      let group = this.pending.get(key);
+      if (!group) {
+        group = { partition, ctx, items: [] };
+        this.pending.set(key, group);
+      }
+      group.items.push({ event, receivedAt: ctx.receivedAt, done });
+      if (group.items.length >= MAX_COALESCED_EVENTS) {
+        this.pending.delete(key);
+        this.sendGroup(group);
+      } else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // After the I/O callbacks of this turn: every request parsed in it has joined by then.
+        setImmediate(this.flushPending);
+      }
+    });
+  }
+
+  private readonly flushPending = (): void => {
+    this.flushScheduled = false;
+    const groups = [...this.pending.values()];
+    this.pending.clear();
+    for (const g of groups) this.sendGroup(g);
+  };
+
+  private sendGroup(group: PendingGroup): void {
+    const { items } = group;
+    const call =
+      items.length === 1
+        ? { partition: group.partition, events: [items[0].event], rejectedCount: 0, ctx: { apiKeyId: group.ctx.apiKeyId, receivedAt: items[0].receivedAt } }
+        : { partition: group.partition, events: items.map((i) => i.event), receivedAts: items.map((i) => i.receivedAt), rejectedCount: 0, ctx: group.ctx };
+    this.run(call).then(
+      (result) => {
+        for (let j = 0; j < items.length; j++) items[j].done({ statuses: [result.charCodeAt(j) === 97 /* 'a' */ ? 'accepted' : 'duplicate'] });
+      },
+      (err: Error) => {
+        for (const item of items) item.done({ statuses: ['failed'], failure: err });
+      },
+    );
+  }
+
+  /** Fills the statuses of events[idx] from one script call; resolves its error instead of throwing. */
+  private async settle(call: Promise<string>, idx: number[], statuses: AppendStatus[]): Promise<Error | undefined> {
+    try {
+      const result = await call;
+      for (let j = 0; j < idx.length; j++) statuses[idx[j]] = result.charCodeAt(j) === 97 /* 'a' */ ? 'accepted' : 'duplicate';
+      return undefined;
+    } catch (err) {
+      for (const i of idx) statuses[i] = 'failed';
+      return err as Error;
+    }
+  }
+
+  /** One EVALSHA of INGEST_LUA: one character per event ('a'/'d'), or a rejection with an Error. */
+  private async run({ partition: p, events, receivedAts, rejectedCount, ctx }: ScriptCall): Promise<string> {
     const entry = streamEntryTemplate(ctx);
     const keys: string[] = [
       this.keys.stream(p),
@@ -116,12 +206,13 @@ export class RedisEventAppender extends EventAppender {
       this.clock.redisNow() + SCRIPT_DEADLINE_MS,
       rejectedCount,
       RATE_BUCKET_TTL_SECONDS,
-      idx.length,
+      events.length,
       entry.fields.length,
       entry.slot,
+      receivedAts ? entry.receivedAtSlot : 0,
       ...entry.fields,
     ];
-    for (const i of idx) {
+    for (let i = 0; i < events.length; i++) {
       const e = events[i];
       if (e.clientEventId) {
         keys.push(this.keys.dedup(p, e.event.eventId));
@@ -130,22 +221,20 @@ export class RedisEventAppender extends EventAppender {
         args.push(0);
       }
       args.push(e.json);
+      if (receivedAts) args.push(receivedAts[i]);
     }
     try {
-      const result = await this.redis.evpIngest(keys.length, ...keys, ...args);
-      for (let j = 0; j < idx.length; j++) statuses[idx[j]] = result.charCodeAt(j) === 97 /* 'a' */ ? 'accepted' : 'duplicate';
-      return undefined;
+      return await this.redis.evpIngest(keys.length, ...keys, ...args);
     } catch (err) {
-      for (const i of idx) statuses[i] = 'failed';
       const e = err instanceof Error ? err : new Error(String(err));
       // Connection errors are logged once per request by the exception filter (503); a script
       // error reply is a server-side fault worth its own line (it was rolled back).
       if (e.name === 'ReplyError') {
-        this.logger.error({ partition: p, events: idx.length, reason: e.message }, 'ingest script failed; nothing of this partition was written');
+        this.logger.error({ partition: p, events: events.length, reason: e.message }, 'ingest script failed; nothing of this call was written');
         // An expired deadline answered in time means our idea of Redis' clock is off: re-learn it.
         if (e.message.startsWith('EVP_EXPIRED')) this.clock.distrust();
       }
-      return e;
+      throw e;
     }
   }
 }

@@ -1,13 +1,16 @@
 /**
- * Dedup + append for the events of ONE partition, in one atomic script (one round trip).
+ * Dedup + append for the events of ONE partition, in one atomic script (one round trip): the
+ * events of one request, or of single-event requests that arrived together (see EventAppender).
  *
  *   KEYS[1] stream   KEYS[2] ingested counter   KEYS[3] duplicates counter   KEYS[4] rejected counter
  *   KEYS[5] rate bucket of the current second    KEYS[6..] dedup keys (client-sent eventIds only)
  *   ARGV[1] dedup TTL (s)   ARGV[2] deadline, Redis time in ms (0 = none)   ARGV[3] rejected count to add
  *   ARGV[4] rate bucket TTL (s)   ARGV[5] event count n   ARGV[6] stream entry field/value count f
- *   ARGV[7] position of the event JSON in the entry   ARGV[8 .. 7+f] the entry of this request
- *     (encodeStreamEntry: API key id and receive time are the same for all its events)
- *   then per event: index of its dedup key in KEYS (0 = server-generated id, no dedup), its JSON
+ *   ARGV[7] position of the event JSON in the entry
+ *   ARGV[8] position of the receive time in the entry, or 0 when the entry's own value holds for all
+ *   ARGV[9 .. 8+f] the entry template (encodeStreamEntry: the API key id is the same for all events)
+ *   then per event: index of its dedup key in KEYS (0 = server-generated id, no dedup), its JSON,
+ *     and its receive time when ARGV[8] is not 0 (single-event requests coalesced into one call)
  *
  * Returns one character per event: 'a' accepted (appended), 'd' duplicate.
  *
@@ -26,7 +29,12 @@ export const INGEST_LUA = `
 local n = tonumber(ARGV[5])
 local f = tonumber(ARGV[6])
 local slot = tonumber(ARGV[7])
-if not n or not f or not slot or slot < 1 or slot > f or #ARGV ~= 7 + f + 2 * n then
+local rslot = tonumber(ARGV[8])
+if not n or not f or not slot or not rslot or slot < 1 or slot > f or (rslot ~= 0 and (rslot < 1 or rslot > f or rslot == slot)) then
+  return redis.error_reply('EVP_BADARGS bad stream entry layout')
+end
+local stride = rslot > 0 and 3 or 2
+if #ARGV ~= 8 + f + stride * n then
   return redis.error_reply('EVP_BADARGS argument count does not match the event count')
 end
 local deadline = tonumber(ARGV[2])
@@ -41,15 +49,15 @@ local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind ~= 'stream' and kind ~= 'none' then
   return redis.error_reply('EVP_WRONGTYPE the stream key holds a ' .. kind)
 end
-local first = 8 + f
+local first = 9 + f
 for i = 1, n do
-  local k = tonumber(ARGV[first + (i - 1) * 2])
+  local k = tonumber(ARGV[first + (i - 1) * stride])
   if not k or (k ~= 0 and (k < 6 or k > #KEYS)) then
     return redis.error_reply('EVP_BADARGS bad dedup key index')
   end
 end
 local entry = {}
-for j = 1, f do entry[j] = ARGV[7 + j] end
+for j = 1, f do entry[j] = ARGV[8 + j] end
 
 local ttl = ARGV[1]
 local status = {}
@@ -58,7 +66,7 @@ local created = {}
 local accepted, duplicates = 0, 0
 local failure = nil
 for i = 1, n do
-  local base = first + (i - 1) * 2
+  local base = first + (i - 1) * stride
   local k = tonumber(ARGV[base])
   local fresh = true
   if k > 0 then
@@ -68,6 +76,7 @@ for i = 1, n do
   end
   if fresh then
     entry[slot] = ARGV[base + 1]
+    if rslot > 0 then entry[rslot] = ARGV[base + 2] end
     local id = redis.pcall('XADD', KEYS[1], '*', unpack(entry))
     if type(id) == 'table' and id['err'] then failure = id['err'] break end
     added[#added + 1] = id
