@@ -47,23 +47,30 @@ interface IngestCommand {
 }
 
 /**
- * Single-event requests coalesced into one script call at most (bounded script run time and
- * argument count); a fuller group is sent at once and a new one started.
+ * Requests with at most this many events (per partition) join the shared script calls of their
+ * event-loop turn; larger ones already spread a call's fixed cost over their own events.
  */
+export const COALESCE_MAX_REQUEST_EVENTS = 32;
+
+/** Events in one shared script call at most (bounded script run time and argument count). */
 export const MAX_COALESCED_EVENTS = 256;
 
-/** One single-event request waiting for its group's script call. */
-interface PendingSingle {
-  event: PreparedEvent;
+/** One request's events of one partition, waiting for its group's script call. */
+interface PendingPart {
+  events: PreparedEvent[];
   receivedAt: number;
-  done: (result: AppendResult) => void;
+  rejectedCount: number;
+  /** Its events' status characters ('a'/'d'), or the call's error. */
+  resolve: (statuses: string) => void;
+  reject: (err: Error) => void;
 }
 
-/** Single-event requests of one partition, API key and receive second (they share the entry template and rate bucket). */
+/** Parts of one partition, API key and receive second: they share the entry template and rate bucket. */
 interface PendingGroup {
   partition: number;
   ctx: EventContext;
-  items: PendingSingle[];
+  parts: PendingPart[];
+  events: number;
 }
 
 /** One script call: the events, and per event its own receive time when requests were coalesced. */
@@ -76,13 +83,14 @@ interface ScriptCall {
 }
 
 /**
- * Runs INGEST_LUA: one EVALSHA per partition touched by a batch request. Single-event requests
- * that reach the appender in the same turn of the event loop (50 connections deliver several
- * per turn under load) share one EVALSHA per partition, API key and receive second, each event
- * with its own receive time: per event that saves the script's fixed work (TIME, TYPE, counter
- * updates) and the client's per-command encoding, about half of the single-event Redis cost
- * (see README "## Performance"). All-or-nothing still holds per call, so when a coalesced call
- * fails every request in it gets its 503 and nothing of any of them was written.
+ * Runs INGEST_LUA: one EVALSHA per partition touched by a request. Small requests (single events,
+ * small batches) that reach the appender in the same turn of the event loop (50 connections
+ * deliver several per turn under load) share one EVALSHA per partition, API key and receive
+ * second, each event with its own receive time: per event that saves the script's fixed work
+ * (TIME, TYPE, counter updates) and the client's per-command encoding (see README "## Ingestion").
+ * A call is all-or-nothing, so when a shared call fails every request in it gets its failure and
+ * nothing of any of them was written; a request's events of one partition are never split
+ * between calls.
  */
 @Injectable()
 export class RedisEventAppender extends EventAppender {
@@ -104,10 +112,13 @@ export class RedisEventAppender extends EventAppender {
   }
 
   async append(events: PreparedEvent[], rejectedCount: number, ctx: EventContext): Promise<AppendResult> {
-    if (events.length === 1 && rejectedCount === 0) return this.appendSingle(events[0], ctx);
     const statuses = new Array<AppendStatus>(events.length);
+    const send = (partition: number, part: PreparedEvent[], rejected: number): Promise<string> =>
+      part.length <= COALESCE_MAX_REQUEST_EVENTS
+        ? this.enqueue(partition, part, rejected, ctx)
+        : this.run({ partition, events: part, rejectedCount: rejected, ctx });
     if (this.keys.partitions === 1) {
-      const failure = await this.settle(this.run({ partition: 0, events, rejectedCount, ctx }), allIndexes(events.length), statuses);
+      const failure = await this.settle(send(0, events, rejectedCount), allIndexes(events.length), statuses);
       return failure ? { statuses, failure } : { statuses };
     }
     const groups = new Map<number, number[]>();
@@ -122,7 +133,7 @@ export class RedisEventAppender extends EventAppender {
       [...groups].map(([partition, idx]) => {
         const rejected = first ? rejectedCount : 0;
         first = false;
-        return this.settle(this.run({ partition, events: idx.map((i) => events[i]), rejectedCount: rejected, ctx }), idx, statuses);
+        return this.settle(send(partition, idx.map((i) => events[i]), rejected), idx, statuses);
       }),
     );
     const failure = failures.find((f) => f !== undefined);
@@ -134,18 +145,23 @@ export class RedisEventAppender extends EventAppender {
     this.redis.incrby(this.keys.counter(0, 'rejected'), count).catch(() => undefined);
   }
 
-  /** Queues a single event for this turn's script call of its group. */
-  private appendSingle(event: PreparedEvent, ctx: EventContext): Promise<AppendResult> {
-    const partition = this.keys.partitions === 1 ? 0 : this.keys.partitionOf(event.event.userId);
+  /** Queues one request's events of one partition for this turn's shared call of their group. */
+  private enqueue(partition: number, events: PreparedEvent[], rejectedCount: number, ctx: EventContext): Promise<string> {
     const key = `${partition}\u0000${ctx.apiKeyId ?? ''}\u0000${Math.floor(ctx.receivedAt / 1000)}`;
-    return new Promise<AppendResult>((done) => {
+    return new Promise<string>((resolve, reject) => {
       let group = this.pending.get(key);
+      if (group && group.events + events.length > MAX_COALESCED_EVENTS) {
+        this.pending.delete(key);
+        this.sendGroup(group);
+        group = undefined;
+      }
       if (!group) {
-        group = { partition, ctx, items: [] };
+        group = { partition, ctx, parts: [], events: 0 };
         this.pending.set(key, group);
       }
-      group.items.push({ event, receivedAt: ctx.receivedAt, done });
-      if (group.items.length >= MAX_COALESCED_EVENTS) {
+      group.parts.push({ events, receivedAt: ctx.receivedAt, rejectedCount, resolve, reject });
+      group.events += events.length;
+      if (group.events >= MAX_COALESCED_EVENTS) {
         this.pending.delete(key);
         this.sendGroup(group);
       } else if (!this.flushScheduled) {
@@ -163,18 +179,34 @@ export class RedisEventAppender extends EventAppender {
     for (const g of groups) this.sendGroup(g);
   };
 
-  private sendGroup(group: PendingGroup): void {
-    const { items } = group;
-    const call =
-      items.length === 1
-        ? { partition: group.partition, events: [items[0].event], rejectedCount: 0, ctx: { apiKeyId: group.ctx.apiKeyId, receivedAt: items[0].receivedAt } }
-        : { partition: group.partition, events: items.map((i) => i.event), receivedAts: items.map((i) => i.receivedAt), rejectedCount: 0, ctx: group.ctx };
+  private sendGroup({ partition, ctx, parts }: PendingGroup): void {
+    let call: ScriptCall;
+    if (parts.length === 1) {
+      const [only] = parts;
+      call = { partition, events: only.events, rejectedCount: only.rejectedCount, ctx: { apiKeyId: ctx.apiKeyId, receivedAt: only.receivedAt } };
+    } else {
+      const events: PreparedEvent[] = [];
+      const receivedAts: number[] = [];
+      let rejectedCount = 0;
+      for (const part of parts) {
+        for (const e of part.events) {
+          events.push(e);
+          receivedAts.push(part.receivedAt);
+        }
+        rejectedCount += part.rejectedCount;
+      }
+      call = { partition, events, receivedAts, rejectedCount, ctx };
+    }
     this.run(call).then(
       (result) => {
-        for (let j = 0; j < items.length; j++) items[j].done({ statuses: [result.charCodeAt(j) === 97 /* 'a' */ ? 'accepted' : 'duplicate'] });
+        let at = 0;
+        for (const part of parts) {
+          part.resolve(result.slice(at, at + part.events.length));
+          at += part.events.length;
+        }
       },
       (err: Error) => {
-        for (const item of items) item.done({ statuses: ['failed'], failure: err });
+        for (const part of parts) part.reject(err);
       },
     );
   }
@@ -187,7 +219,7 @@ export class RedisEventAppender extends EventAppender {
       return undefined;
     } catch (err) {
       for (const i of idx) statuses[i] = 'failed';
-      return err as Error;
+      return err instanceof Error ? err : new Error(String(err));
     }
   }
 

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import Redis from 'ioredis';
 import type { AppConfig } from '../../src/config/app-config';
 import { decodeStreamEntry } from '../../src/events/stream-entry';
-import { AppendResult, MAX_COALESCED_EVENTS, RedisEventAppender } from '../../src/ingestion/event-appender';
+import { AppendResult, COALESCE_MAX_REQUEST_EVENTS, MAX_COALESCED_EVENTS, RedisEventAppender } from '../../src/ingestion/event-appender';
 import { EventContext, EventValidator, PreparedEvent } from '../../src/ingestion/event-validator';
 import { RedisClock } from '../../src/ingestion/redis-clock';
 import { RedisKeys } from '../../src/redis/redis-keys';
@@ -11,11 +11,11 @@ import { freePort, waitFor } from '../support/child-process';
 import { uniqueSuffix } from '../support/test-env';
 
 /**
- * Single-event requests that reach the appender in one turn of the event loop share one ingest
- * script call (per partition, API key and receive second). A private redis-server, so the
- * script call counts in INFO commandstats are this test's alone.
+ * Small requests (single events, small batches) that reach the appender in one turn of the event
+ * loop share one ingest script call (per partition, API key and receive second). A private
+ * redis-server, so the script call counts in INFO commandstats are this test's alone.
  */
-describe('coalesced single-event appends (private redis-server)', () => {
+describe('coalesced appends of small requests (private redis-server)', () => {
   let server: ChildProcess;
   let redis: Redis;
   let inspect: Redis;
@@ -139,6 +139,26 @@ describe('coalesced single-event appends (private redis-server)', () => {
     expect(results.map((r) => r.statuses[0])).toEqual(Array(6).fill('accepted'));
     expect(await scriptCalls()).toBe(2);
     for (const p of [0, 1]) expect((await entries(keys.stream(p))).map((e) => e.event.userId).sort()).toEqual([...users[p]].sort());
+  });
+
+  it(`small batches share the call with single events (their rejected counts add up); a batch of more than ${COALESCE_MAX_REQUEST_EVENTS} gets a call of its own`, async () => {
+    const stream = `s-${run}-6`;
+    const a = appender(stream);
+    const ctx = { apiKeyId: 'key-a', receivedAt: second + 5 };
+    const counter = async (name: string): Promise<number> => Number((await inspect.get(`metrics:${name}`)) ?? 0);
+    const [ingested0, rejected0] = [await counter('ingested'), await counter('rejected')];
+    const single = prepare({}, ctx);
+    const small = [prepare({}, ctx), prepare({}, ctx), prepare({ eventId: single.event.eventId }, ctx)];
+    const large = Array.from({ length: COALESCE_MAX_REQUEST_EVENTS + 1 }, () => prepare({}, ctx));
+    const [r1, r2, r3] = await Promise.all([a.append([single], 0, ctx), a.append(small, 2, ctx), a.append(large, 1, ctx)]);
+    expect(r1.statuses).toEqual(['accepted']);
+    // The repeat of the single event's id, in a request of the same shared call, is a duplicate.
+    expect(r2.statuses).toEqual(['accepted', 'accepted', 'duplicate']);
+    expect(r3.statuses).toEqual(Array(large.length).fill('accepted'));
+    expect(await scriptCalls()).toBe(2);
+    expect(await inspect.xlen(stream)).toBe(3 + large.length);
+    expect((await counter('ingested')) - ingested0).toBe(3 + large.length);
+    expect((await counter('rejected')) - rejected0).toBe(3);
   });
 
   it('a coalesced call that fails fails every request in it and writes nothing of any of them; the retries are accepted', async () => {
