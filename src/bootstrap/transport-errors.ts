@@ -10,13 +10,13 @@ import { ErrorCode, ErrorEnvelope } from '../common/http/error-codes';
  */
 export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, reason, message] =
+  const [status, reason, code, message] =
     err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'Request headers or URL are too large']
+      ? [431, 'Request Header Fields Too Large', ErrorCode.VALIDATION_ERROR, 'Request headers or URL are too large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', 'The request was not received in time']
-        : [400, 'Bad Request', 'Malformed HTTP request'];
-  const body = JSON.stringify({ success: false, error: { code: ErrorCode.VALIDATION_ERROR, message } } satisfies ErrorEnvelope);
+        ? [408, 'Request Timeout', ErrorCode.REQUEST_TIMEOUT, 'The request was not received in time; nothing of it was accepted']
+        : [400, 'Bad Request', ErrorCode.VALIDATION_ERROR, 'Malformed HTTP request'];
+  const body = JSON.stringify({ success: false, error: { code, message } } satisfies ErrorEnvelope);
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +

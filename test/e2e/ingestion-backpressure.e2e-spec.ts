@@ -301,7 +301,7 @@ describe('admission gate for batches (INGEST_INFLIGHT_BODY_BYTES=65536, HTTP_REQ
       // Node checks once a second: the 408 comes 4–5.5 s after the request started.
       await Promise.race([once(stuck, 'close'), new Promise((r) => setTimeout(r, REQUEST_TIMEOUT_MS + 4_000))]);
       expect(received).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
-      expect(received).toContain('"success":false');
+      expect(received).toContain('"success":false,"error":{"code":"REQUEST_TIMEOUT"');
     } finally {
       stuck.destroy();
     }
