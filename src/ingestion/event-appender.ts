@@ -7,7 +7,7 @@ import { IngestedEvent } from '../events/event.types';
 import { EventContext, PreparedEvent } from './event-validator';
 import { INGEST_REDIS } from './ingestion.tokens';
 import { RedisClock } from './redis-clock';
-import { INGEST_FIXED_KEYS, INGEST_LUA } from './scripts/ingest.lua';
+import { INGEST_LUA } from './scripts/ingest.lua';
 
 export type AppendStatus = 'accepted' | 'duplicate' | 'failed';
 
@@ -33,7 +33,8 @@ export const RATE_BUCKET_TTL_SECONDS = 30;
 /**
  * The stream entry of one request: encodeStreamEntry's fields with the event JSON left as a slot,
  * because the API key id and receive time are the same for all events of a request. The script
- * fills the slot per event, so each event costs two script arguments instead of six.
+ * fills the slot per event, so each event costs two script arguments instead of six (three when
+ * requests share a call: its receive time goes into receivedAtSlot).
  */
 export function streamEntryTemplate(ctx: EventContext): { fields: string[]; slot: number; receivedAtSlot: number } {
   const fields = encodeStreamEntry({ event: EMPTY_EVENT, apiKeyId: ctx.apiKeyId, receivedAt: ctx.receivedAt });
