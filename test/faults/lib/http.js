@@ -3,6 +3,10 @@
 // (the bad-input corpus needs both), and connection errors reported as values, not exceptions.
 const http = require('node:http');
 
+/** Bodies above this size wait EARLY_ANSWER_WAIT_MS after the headers for an early refusal. */
+const EARLY_ANSWER_BYTES = 1024 * 1024;
+const EARLY_ANSWER_WAIT_MS = 500;
+
 function createAgent(maxSockets = 64) {
   return new http.Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 1000 });
 }
@@ -62,7 +66,18 @@ function request({ port, method = 'GET', path, headers = {}, body, timeoutMs = 1
       if (err.code === 'EPIPE' || err.code === 'ECONNRESET') setTimeout(() => done({ error: err.code }), 300);
       else done({ error: err.code || err.message });
     });
-    if (payload) req.end(payload);
+    if (payload && payload.length > EARLY_ANSWER_BYTES) {
+      // A server refuses an oversized body from its Content-Length and closes the connection
+      // (Fastify sends 413 with "Connection: close"). Sending the body anyway races that close:
+      // the server's RST can discard the 413 before it is read (seen once in CI as EPIPE). So
+      // send the headers, give an early answer a moment, and only then the body.
+      req.flushHeaders();
+      let answered = false;
+      req.once('response', () => (answered = true));
+      setTimeout(() => {
+        if (!answered && !settled) req.end(payload);
+      }, EARLY_ANSWER_WAIT_MS);
+    } else if (payload) req.end(payload);
     else req.end();
   });
 }
