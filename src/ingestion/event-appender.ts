@@ -38,8 +38,13 @@ export const RATE_BUCKET_TTL_SECONDS = 30;
  */
 export function streamEntryTemplate(ctx: EventContext): { fields: string[]; slot: number; receivedAtSlot: number } {
   const fields = encodeStreamEntry({ event: EMPTY_EVENT, apiKeyId: ctx.apiKeyId, receivedAt: ctx.receivedAt });
-  // 1-based (Lua) positions of the values that follow the field names.
-  return { fields, slot: fields.indexOf(STREAM_FIELDS.event) + 2, receivedAtSlot: fields.indexOf(STREAM_FIELDS.receivedAt) + 2 };
+  return { fields, slot: valueSlot(fields, STREAM_FIELDS.event), receivedAtSlot: valueSlot(fields, STREAM_FIELDS.receivedAt) };
+}
+
+/** 1-based (Lua) position of the value of field `name`: names are at even offsets only, so a value equal to a name is never taken for it. */
+function valueSlot(fields: string[], name: string): number {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return i + 2;
+  throw new Error(`stream entry has no field ${name}`);
 }
 const EMPTY_EVENT = {} as IngestedEvent;
 

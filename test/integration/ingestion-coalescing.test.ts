@@ -6,6 +6,7 @@ import { decodeStreamEntry } from '../../src/events/stream-entry';
 import { AppendResult, COALESCE_MAX_REQUEST_EVENTS, MAX_COALESCED_EVENTS, RedisEventAppender } from '../../src/ingestion/event-appender';
 import { EventContext, EventValidator, PreparedEvent } from '../../src/ingestion/event-validator';
 import { RedisClock } from '../../src/ingestion/redis-clock';
+import { INGEST_LUA } from '../../src/ingestion/scripts/ingest.lua';
 import { RedisKeys } from '../../src/redis/redis-keys';
 import { freePort, waitFor } from '../support/child-process';
 import { uniqueSuffix } from '../support/test-env';
@@ -81,6 +82,8 @@ describe('coalesced appends of small requests (private redis-server)', () => {
       { apiKeyId: null, receivedAt: second + 50 },
       { apiKeyId: 'key-a', receivedAt: second + 1_060 }, // the next second: its own rate bucket
     ];
+    const counter = async (name: string): Promise<number> => Number((await inspect.get(`metrics:${name}`)) ?? 0);
+    const [ingested0, duplicates0] = [await counter('ingested'), await counter('duplicates')];
     const events = ctxs.map((ctx) => prepare({}, ctx));
     const repeat = prepare({ eventId: events[0].event.eventId }, { apiKeyId: 'key-a', receivedAt: second + 70 });
     const results = await Promise.all([...events.map((e, i) => a.append([e], 0, ctxs[i])), a.append([repeat], 0, { apiKeyId: 'key-a', receivedAt: second + 70 })]);
@@ -95,8 +98,8 @@ describe('coalesced appends of small requests (private redis-server)', () => {
     events.forEach((e, i) => {
       expect(byId.get(e.event.eventId)).toEqual({ event: e.event, apiKeyId: ctxs[i].apiKeyId, receivedAt: ctxs[i].receivedAt });
     });
-    expect(await inspect.get('metrics:ingested')).toBe('6');
-    expect(await inspect.get('metrics:duplicates')).toBe('1');
+    expect((await counter('ingested')) - ingested0).toBe(6);
+    expect((await counter('duplicates')) - duplicates0).toBe(1);
     const rate = await inspect.mget(`metrics:rate:${second / 1000}`, `metrics:rate:${second / 1000 + 1}`);
     expect(rate).toEqual(['5', '1']);
   });
@@ -104,11 +107,18 @@ describe('coalesced appends of small requests (private redis-server)', () => {
   it('appends in different turns are not held back for each other: each turn sends its own call', async () => {
     const stream = `s-${run}-2`;
     const a = appender(stream);
-    const ctx = { apiKeyId: 'key-a', receivedAt: second };
-    expect((await a.append([prepare({}, ctx)], 0, ctx)).statuses).toEqual(['accepted']);
-    expect((await a.append([prepare({}, ctx)], 0, ctx)).statuses).toEqual(['accepted']);
+    const first = { apiKeyId: 'key-a', receivedAt: second + 1 };
+    const next = { apiKeyId: 'key-a', receivedAt: second + 2 };
+    const e1 = prepare({}, first);
+    const e2 = prepare({}, next);
+    expect((await a.append([e1], 0, first)).statuses).toEqual(['accepted']);
+    expect((await a.append([e2], 0, next)).statuses).toEqual(['accepted']);
     expect(await scriptCalls()).toBe(2);
-    expect(await inspect.xlen(stream)).toBe(2);
+    // A call with one request keeps that request's own receive time (the entry template's).
+    expect((await entries(stream)).map((e) => [e.event.eventId, e.receivedAt])).toEqual([
+      [e1.event.eventId, first.receivedAt],
+      [e2.event.eventId, next.receivedAt],
+    ]);
   });
 
   it(`more than ${MAX_COALESCED_EVENTS} in one turn are split into calls of at most ${MAX_COALESCED_EVENTS}`, async () => {
@@ -159,6 +169,50 @@ describe('coalesced appends of small requests (private redis-server)', () => {
     expect(await inspect.xlen(stream)).toBe(3 + large.length);
     expect((await counter('ingested')) - ingested0).toBe(3 + large.length);
     expect((await counter('rejected')) - rejected0).toBe(3);
+  });
+
+  it(`a batch over partitions: a part of more than ${COALESCE_MAX_REQUEST_EVENTS} events goes alone, a small part shares; a failing partition fails only its items`, async () => {
+    const stream = `s-${run}-8`;
+    const keys = new RedisKeys(stream, 2);
+    const a = appender(stream, 2);
+    const ctx = { apiKeyId: 'key-a', receivedAt: second };
+    const users: string[][] = [[], []];
+    for (let i = 0; users[0].length < COALESCE_MAX_REQUEST_EVENTS + 3 || users[1].length < 3; i++) {
+      const u = `mixed-${i}`;
+      const p = keys.partitionOf(u);
+      if (users[p].length < (p === 0 ? COALESCE_MAX_REQUEST_EVENTS + 3 : 3)) users[p].push(u);
+    }
+    const batch = [...users[0], ...users[1]].map((userId) => prepare({ userId }, ctx));
+    const single = prepare({ userId: users[1][0] }, ctx);
+    const [r, s1] = await Promise.all([a.append(batch, 0, ctx), a.append([single], 0, ctx)]);
+    expect(r.statuses).toEqual(Array(batch.length).fill('accepted'));
+    expect(s1.statuses).toEqual(['accepted']);
+    // Partition 0's part alone; partition 1's part together with the single event.
+    expect(await scriptCalls()).toBe(2);
+    expect(await inspect.xlen(keys.stream(0))).toBe(users[0].length);
+    expect(await inspect.xlen(keys.stream(1))).toBe(users[1].length + 1);
+
+    // Partition 1's stream key made unusable: only its items fail, partition 0's are stored.
+    await inspect.del(keys.stream(1));
+    await inspect.set(keys.stream(1), 'not a stream');
+    const again = [...users[0], ...users[1]].map((userId) => prepare({ userId }, ctx));
+    const partial = await a.append(again, 0, ctx);
+    expect(partial.statuses).toEqual([...Array(users[0].length).fill('accepted'), ...Array(users[1].length).fill('failed')]);
+    expect(partial.failure?.message).toMatch(/^EVP_WRONGTYPE/);
+    expect(await inspect.xlen(keys.stream(0))).toBe(2 * users[0].length);
+    for (const e of again.slice(users[0].length)) expect(await inspect.exists(keys.dedup(1, e.event.eventId))).toBe(0);
+  });
+
+  it('the script refuses a receive-time position outside the entry, or on the event slot, before any write', async () => {
+    const stream = `s-${run}-7`;
+    const e = prepare();
+    const fields = ['e', '', 'k', 'key-a', 'r', String(second)];
+    for (const rslot of [7, 2, -1]) {
+      const keys = [stream, 'metrics:ingested', 'metrics:duplicates', 'metrics:rejected', 'metrics:rate:x', `dedup:event:${e.event.eventId}`];
+      const args = [600, 0, 0, 30, 1, fields.length, 2, rslot, ...fields, 6, e.json, second];
+      await expect(inspect.eval(INGEST_LUA, keys.length, ...keys, ...args)).rejects.toThrow(/^EVP_BADARGS bad stream entry layout/);
+    }
+    expect(await inspect.exists(stream, `dedup:event:${e.event.eventId}`)).toBe(0);
   });
 
   it('a coalesced call that fails fails every request in it and writes nothing of any of them; the retries are accepted', async () => {

@@ -1,6 +1,6 @@
 /**
  * Dedup + append for the events of ONE partition, in one atomic script (one round trip): the
- * events of one request, or of single-event requests that arrived together (see EventAppender).
+ * events of one request, or of small requests that arrived together (see RedisEventAppender).
  *
  *   KEYS[1] stream   KEYS[2] ingested counter   KEYS[3] duplicates counter   KEYS[4] rejected counter
  *   KEYS[5] rate bucket of the current second    KEYS[6..] dedup keys (client-sent eventIds only)
@@ -10,7 +10,7 @@
  *   ARGV[8] position of the receive time in the entry, or 0 when the entry's own value holds for all
  *   ARGV[9 .. 8+f] the entry template (encodeStreamEntry: the API key id is the same for all events)
  *   then per event: index of its dedup key in KEYS (0 = server-generated id, no dedup), its JSON,
- *     and its receive time when ARGV[8] is not 0 (single-event requests coalesced into one call)
+ *     and its receive time when ARGV[8] is not 0 (small requests sharing one call)
  *
  * Returns one character per event: 'a' accepted (appended), 'd' duplicate.
  *
