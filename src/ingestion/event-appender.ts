@@ -188,8 +188,8 @@ export class RedisEventAppender extends EventAppender {
   private sendGroup({ partition, ctx, parts }: PendingGroup): void {
     let call: ScriptCall;
     if (parts.length === 1) {
-      const [only] = parts;
-      call = { partition, events: only.events, rejectedCount: only.rejectedCount, ctx: { apiKeyId: ctx.apiKeyId, receivedAt: only.receivedAt } };
+      // The group's context is its first (here only) request's: the template's receive time is its own.
+      call = { partition, events: parts[0].events, rejectedCount: parts[0].rejectedCount, ctx };
     } else {
       const events: PreparedEvent[] = [];
       const receivedAts: number[] = [];
