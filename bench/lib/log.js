@@ -4,9 +4,9 @@
 const started = Date.now();
 
 function stamp() {
-  const s = (Date.now() - started) / 1000;
-  const m = Math.floor(s / 60);
-  return `${String(m).padStart(2, '0')}:${(s % 60).toFixed(0).padStart(2, '0')}`;
+  // Whole seconds first: rounding the remainder alone printed 59.6 s as "00:60".
+  const s = Math.round((Date.now() - started) / 1000);
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
 function progress(scenario, message) {

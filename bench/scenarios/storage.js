@@ -48,6 +48,18 @@ async function insertAll(ctx, perShard, { rollups, label }) {
   return { docs: total, seconds, docsPerSecond: total / seconds, batchLatencyMs: batchLatency.summary() };
 }
 
+/**
+ * One raw insertMany measurement of `count` fresh documents into empty events collections (the
+ * drain scenario interleaves these with its drains, see drain.js).
+ */
+async function rawRound(ctx, count, label) {
+  const { env, gen } = ctx;
+  await env.dropEvents();
+  const r = await insertAll(ctx, documentsPerShard({ gen, count, shards: env.mongo.length, apiKeyId: env.apiKeyId }), { label });
+  await env.dropEvents();
+  return r;
+}
+
 async function run(ctx) {
   const { plan, env, report, gen } = ctx;
   const make = () =>
@@ -81,4 +93,4 @@ async function run(ctx) {
   report.detail(S, { batchSize: BATCH_SIZE, lanesPerShard: LANES_PER_SHARD, raw, withRollups });
 }
 
-module.exports = { run, name: S };
+module.exports = { run, name: S, rawRound, BATCH_SIZE, LANES_PER_SHARD };
