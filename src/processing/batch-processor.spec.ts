@@ -41,6 +41,8 @@ describe('BatchProcessor', () => {
   let dlq: DlqDocument[];
   let rolled: StoredEventDocument[];
   let dlqFails: boolean;
+  /** Errors the next rollup applies throw, in order (then they succeed). */
+  let rollupFailures: Error[];
   let storedIds: Set<string>;
   let lookupFails: boolean;
   let processor: BatchProcessor;
@@ -56,6 +58,7 @@ describe('BatchProcessor', () => {
     dlq = [];
     rolled = [];
     dlqFails = false;
+    rollupFailures = [];
     storedIds = new Set();
     lookupFails = false;
     metrics = new WorkerMetrics();
@@ -72,7 +75,13 @@ describe('BatchProcessor', () => {
           return new Map(ids.filter((id) => storedIds.has(id)).map((id) => [id, new Date(1)]));
         },
       } as unknown as EventWriter,
-      { apply: async (_s: Shard, docs: StoredEventDocument[]) => void rolled.push(...docs) } as RollupWriter,
+      {
+        apply: async (_s: Shard, docs: StoredEventDocument[]) => {
+          const failure = rollupFailures.shift();
+          if (failure) throw failure;
+          rolled.push(...docs);
+        },
+      } as RollupWriter,
       {
         upsert: async (docs: DlqDocument[]) => {
           if (dlqFails) throw new Error('connect ECONNREFUSED');
@@ -130,6 +139,29 @@ describe('BatchProcessor', () => {
       // Only the newly inserted document reaches the rollups.
       expect(rolled.map((d) => d._id)).toEqual([batch[0].doc._id]);
       expect(metrics.snapshot()).toMatchObject({ processed: 1, duplicates: 1, dlq: 1, failed: 1, acked: 3 });
+    });
+
+    it('retries a rollup apply that failed with a Redis client error (idempotent: batch marker), then acks', async () => {
+      const batch = items(2);
+      writeResult = { inserted: [0, 1], duplicates: [], rejected: [], deferred: [] };
+      // What ioredis throws after commandTimeout, and while reconnecting without an offline queue.
+      rollupFailures = [new Error('Command timed out'), new Error("Stream isn't writeable and enableOfflineQueue options is false")];
+      settings.maxRetries = 2;
+      await processor.storeBatch(2, batch);
+      expect(rolled.map((d) => d._id)).toEqual(batch.map((b) => b.doc._id));
+      expect(metrics.rollupFailures).toBe(0);
+      expect(metrics.retries).toBe(2);
+      expect(acked.sort()).toEqual(batch.map((b) => b.entry.id).sort());
+    });
+
+    it('acks the stored events and counts the rollup failure when the rollups keep failing', async () => {
+      const batch = items(2);
+      writeResult = { inserted: [0, 1], duplicates: [], rejected: [], deferred: [] };
+      rollupFailures = [new Error('Command timed out'), new Error('Command timed out')];
+      await processor.storeBatch(2, batch);
+      expect(rolled).toEqual([]);
+      expect(metrics.rollupFailures).toBe(2);
+      expect(acked.sort()).toEqual(batch.map((b) => b.entry.id).sort());
     });
 
     it('stamps processedAt at write time', async () => {

@@ -261,10 +261,14 @@ export class BatchProcessor {
    * Rollups must see each new event once. They run before the ack; if they keep failing the raw
    * events are still acked (they are durable, and a redelivery would only find duplicates that
    * the rollups never count), and the failure is counted and logged.
+   * Every error is retried, not only the storage-transient ones: a rollup apply is idempotent (its
+   * batch marker), and the Redis client's own failures ("Command timed out" after a 2 s stall,
+   * "Stream isn't writeable" while it reconnects) match none of the Mongo patterns — with those
+   * alone a short Redis stall dropped each flush's rollups on the first try.
    */
   private async applyRollups(shardIndex: number, inserted: StoredEventDocument[], log: BatchLog): Promise<void> {
     try {
-      await this.retrying(() => this.rollups.apply(this.shards.get(shardIndex), inserted));
+      await this.retrying(() => this.rollups.apply(this.shards.get(shardIndex), inserted), () => true);
     } catch (err) {
       this.metrics.rollupFailures += inserted.length;
       log.error({ err: describeError(err), events: inserted.length }, 'rollup update failed; raw events stored, rollups short');
