@@ -41,6 +41,8 @@ describe('BatchProcessor', () => {
   let dlq: DlqDocument[];
   let rolled: StoredEventDocument[];
   let dlqFails: boolean;
+  let priorWrites: Array<number[] | undefined> | undefined;
+  let uncertainRecorded: Array<{ id: string; processedAtMs: number }>;
   /** Errors the next rollup applies throw, in order (then they succeed). */
   let rollupFailures: Error[];
   let storedIds: Set<string>;
@@ -59,6 +61,7 @@ describe('BatchProcessor', () => {
     rolled = [];
     dlqFails = false;
     rollupFailures = [];
+    uncertainRecorded = [];
     storedIds = new Set();
     lookupFails = false;
     metrics = new WorkerMetrics();
@@ -69,7 +72,10 @@ describe('BatchProcessor', () => {
       { indexFor: () => 2 } as unknown as ShardRouter,
       { get: () => shard } as unknown as MongoShards,
       {
-        write: async () => writeResult,
+        write: async (_s: Shard, _docs: StoredEventDocument[], prior?: Array<number[] | undefined>) => {
+          priorWrites = prior;
+          return writeResult;
+        },
         findStored: async (_s: Shard, ids: string[]) => {
           if (lookupFails) throw new Error('connect ECONNREFUSED');
           return new Map(ids.filter((id) => storedIds.has(id)).map((id) => [id, new Date(1)]));
@@ -90,7 +96,10 @@ describe('BatchProcessor', () => {
       } as unknown as DlqRepository,
       {
         ack: async (es: DeliveredEntry[]) => void acked.push(...es.map((e) => e.id)),
-        recordTransientFailure: async (es: DeliveredEntry[]) => void transient.push(...es.map((e) => e.id)),
+        recordTransientFailure: async (es: DeliveredEntry[], unsure: DeliveredEntry[] = [], processedAtMs = 0) => {
+          transient.push(...es.map((e) => e.id));
+          uncertainRecorded.push(...unsure.map((e) => ({ id: e.id, processedAtMs })));
+        },
       } as unknown as ConsumerGroup,
       metrics,
       { logger: { child: () => log } } as unknown as PinoLogger,
@@ -129,7 +138,7 @@ describe('BatchProcessor', () => {
 
     it('acks stored and duplicate entries, dead-letters refused ones, leaves deferred pending', async () => {
       const batch = items(4);
-      writeResult = { inserted: [0], duplicates: [1], rejected: [{ index: 2, code: 2, reason: 'invalid value' }], deferred: [3], deferReason: 'down' };
+      writeResult = { inserted: [0], duplicates: [1], rejected: [{ index: 2, code: 2, reason: 'invalid value' }], deferred: [3], uncertain: [], deferReason: 'down' };
       const outcome = await processor.storeBatch(2, batch);
       expect(outcome).toEqual({ stored: 1, duplicates: 1, dlq: 1, deferred: 1 });
       expect(acked.sort()).toEqual([batch[0], batch[1], batch[2]].map((b) => b.entry.id).sort());
@@ -141,9 +150,24 @@ describe('BatchProcessor', () => {
       expect(metrics.snapshot()).toMatchObject({ processed: 1, duplicates: 1, dlq: 1, failed: 1, acked: 3 });
     });
 
+    it('records the uncertain part of a deferred batch with its processedAt, and hands earlier uncertain writes to the writer', async () => {
+      const batch = items(3);
+      batch[1].entry.uncertainWrites = [1_234];
+      writeResult = { inserted: [], duplicates: [], rejected: [], deferred: [0, 1, 2], uncertain: [0, 2], deferReason: 'timed out' };
+      await processor.storeBatch(2, batch);
+      expect(priorWrites).toEqual([undefined, [1_234], undefined]);
+      expect(transient.sort()).toEqual(batch.map((b) => b.entry.id).sort());
+      const stamp = batch[0].doc.processedAt.getTime();
+      expect(uncertainRecorded).toEqual([
+        { id: batch[0].entry.id, processedAtMs: stamp },
+        { id: batch[2].entry.id, processedAtMs: stamp },
+      ]);
+      expect(acked).toEqual([]);
+    });
+
     it('retries a rollup apply that failed with a Redis client error (idempotent: batch marker), then acks', async () => {
       const batch = items(2);
-      writeResult = { inserted: [0, 1], duplicates: [], rejected: [], deferred: [] };
+      writeResult = { inserted: [0, 1], duplicates: [], rejected: [], deferred: [], uncertain: [] };
       // What ioredis throws after commandTimeout, and while reconnecting without an offline queue.
       rollupFailures = [new Error('Command timed out'), new Error("Stream isn't writeable and enableOfflineQueue options is false")];
       settings.maxRetries = 2;
@@ -156,7 +180,7 @@ describe('BatchProcessor', () => {
 
     it('acks the stored events and counts the rollup failure when the rollups keep failing', async () => {
       const batch = items(2);
-      writeResult = { inserted: [0, 1], duplicates: [], rejected: [], deferred: [] };
+      writeResult = { inserted: [0, 1], duplicates: [], rejected: [], deferred: [], uncertain: [] };
       rollupFailures = [new Error('Command timed out'), new Error('Command timed out')];
       await processor.storeBatch(2, batch);
       expect(rolled).toEqual([]);
@@ -166,7 +190,7 @@ describe('BatchProcessor', () => {
 
     it('stamps processedAt at write time', async () => {
       const batch = items(1);
-      writeResult = { inserted: [0], duplicates: [], rejected: [], deferred: [] };
+      writeResult = { inserted: [0], duplicates: [], rejected: [], deferred: [], uncertain: [] };
       const before = Date.now();
       await processor.storeBatch(2, batch);
       expect(batch[0].doc.processedAt.getTime()).toBeGreaterThanOrEqual(before);

@@ -117,7 +117,11 @@ export class BatchProcessor {
       item.doc.processedAt = processedAt;
       return item.doc;
     });
-    const result = await this.writer.write(shard, docs);
+    const result = await this.writer.write(
+      shard,
+      docs,
+      items.map((item) => item.entry.uncertainWrites),
+    );
     const written = performance.now();
     // The shard is free for the next batch; rollups and acks of this one overlap with it.
     onWritten?.();
@@ -131,11 +135,12 @@ export class BatchProcessor {
       return this.dead(entry, 'rejected', { message: r.reason, ...(r.code !== undefined ? { code: r.code } : {}) }, doc.eventId, doc.userId);
     });
     const deferred = result.deferred.map((i) => items[i].entry);
+    const uncertain = result.uncertain.map((i) => items[i].entry);
 
     const [, dlqOutcome] = await Promise.all([
       this.ack(done, log),
       this.deadLetter(rejected, log),
-      this.defer(deferred, result.deferReason, shard.name, log),
+      this.defer(deferred, result.deferReason, shard.name, log, { entries: uncertain, processedAtMs: processedAt.getTime() }),
     ]);
 
     this.metrics.processed += result.inserted.length;
@@ -286,7 +291,13 @@ export class BatchProcessor {
     }
   }
 
-  private async defer(entries: DeliveredEntry[], reason: string | undefined, where: string, log: BatchLog): Promise<void> {
+  private async defer(
+    entries: DeliveredEntry[],
+    reason: string | undefined,
+    where: string,
+    log: BatchLog,
+    uncertain?: { entries: DeliveredEntry[]; processedAtMs: number },
+  ): Promise<void> {
     if (entries.length === 0) return;
     this.metrics.failed += entries.length;
     // During an outage every batch for the shard is deferred: one line per shard every few
@@ -301,7 +312,7 @@ export class BatchProcessor {
     }
     this.deferLog.set(where, state);
     try {
-      await this.group.recordTransientFailure(entries);
+      await this.group.recordTransientFailure(entries, uncertain?.entries, uncertain?.processedAtMs);
     } catch (err) {
       log.warn({ err: describeError(err) }, 'could not record transient failures');
     }

@@ -32,6 +32,16 @@ describe('processing: held entries are kept fresh (real Redis)', () => {
   const reclaimAs = async (consumer: string, minIdle: number, ids: string[]): Promise<string[]> =>
     (await redis.call('XCLAIM', stream, 'event-processors', consumer, minIdle, ...ids, 'JUSTID')) as string[];
 
+  /** One XREADGROUP for `group`, on a connection of its own (as the worker's reader). */
+  const readOnce = async (group: ConsumerGroup): Promise<DeliveredEntry[]> => {
+    const reader = new Redis(env.REDIS_URL);
+    try {
+      return await group.read(reader);
+    } finally {
+      reader.disconnect();
+    }
+  };
+
   beforeAll(async () => {
     redis = new Redis(env.REDIS_URL);
   });
@@ -45,13 +55,7 @@ describe('processing: held entries are kept fresh (real Redis)', () => {
     const me = groupAs('worker-a');
     await me.ensureGroups();
     await appendEvents(redis, stream, [makeEvent(), makeEvent(), makeEvent()]);
-    const reader = new Redis(env.REDIS_URL);
-    let held: DeliveredEntry[];
-    try {
-      held = await me.read(reader);
-    } finally {
-      reader.disconnect();
-    }
+    const held = await readOnce(me);
     expect(held).toHaveLength(3);
     const ids = held.map((e) => e.id);
 
@@ -61,6 +65,33 @@ describe('processing: held entries are kept fresh (real Redis)', () => {
     // …but after the touch it cannot, and the delivery counter did not move.
     expect(await reclaimAs('worker-b', 1_000, ids)).toEqual([]);
     for (const id of ids) expect(await pendingRow(id)).toMatchObject({ owner: 'worker-a', deliveries: 1 });
+  });
+
+  it('carries an uncertain write to the next delivery, and forgets it on ack or below the trim point', async () => {
+    const me = groupAs('worker-c');
+    (me as unknown as { settings: WorkerSettings }).settings.ownRetryIdleMs = 50;
+    await me.ensureGroups();
+    await appendEvents(redis, stream, [makeEvent(), makeEvent()]);
+    const held = await readOnce(me);
+    expect(held).toHaveLength(2);
+    const [a, b] = held;
+    // Two deliveries of `a` ended with an unknown outcome (stamped 12345, then 67890); `b` only failed.
+    await me.recordTransientFailure([a, b], [a], 12_345);
+    await me.recordTransientFailure([a], [a], 67_890);
+    await waitFor(async () => (await pendingRow(a.id)).idle >= 60, 5_000);
+    const page = await me.claimIdlePage({ partition: 0, stream }, '-', () => false);
+    const byId = new Map(page.entries.map((e) => [e.id, e]));
+    expect(byId.get(a.id)).toMatchObject({ transientFailures: 2, uncertainWrites: [12_345, 67_890] });
+    expect(byId.get(b.id)).toMatchObject({ transientFailures: 1 });
+    expect(byId.get(b.id)!.uncertainWrites).toBeUndefined();
+
+    const failures = `${stream}:transient-failures`;
+    await me.ack([byId.get(a.id)!]);
+    expect(await redis.hmget(failures, a.id, `${a.id}:w`)).toEqual([null, null]);
+    // An entry acked by someone else leaves its fields behind until the trim point passes it.
+    await me.recordTransientFailure([b], [b], 1);
+    await (me as unknown as { forgetTransientBelow(p: number, minId: string): Promise<void> }).forgetTransientBelow(0, '99999999999999-0');
+    expect(await redis.hmget(failures, b.id, `${b.id}:w`)).toEqual([null, null]);
   });
 
   it('never takes back an entry another consumer has meanwhile reclaimed', async () => {

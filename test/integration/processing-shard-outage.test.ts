@@ -10,12 +10,34 @@ import { TEST_MONGO_HOSTS, testEnv, uniqueSuffix } from '../support/test-env';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** 20 events every 100 ms into the stream until stop() (which waits for the last append). */
+function produce(redis: Redis, stream: string): { sent: IngestedEvent[]; stop: () => Promise<void> } {
+  const sent: IngestedEvent[] = [];
+  let producing = true;
+  const loop = (async () => {
+    while (producing) {
+      const batch = Array.from({ length: 20 }, () => makeEvent());
+      await appendEvents(redis, stream, batch);
+      sent.push(...batch);
+      await sleep(100);
+    }
+  })();
+  return {
+    sent,
+    stop: async () => {
+      producing = false;
+      await loop;
+    },
+  };
+}
+
 /**
  * Shard 1 is a private FerretDB that goes away for 15 s while events keep flowing. Events for
  * the other shards keep being stored; those for shard 1 stay pending (not dead-lettered, even
  * though they are retried far more often than MAX_DELIVERIES) and are all stored once it is back.
+ * Then the same shard hangs instead (see the second test).
  */
-describe('processing: a shard outage delays, never dead-letters', () => {
+describe('processing: a shard outage or hang delays, never dead-letters', () => {
   let ferret: PrivateFerretDb;
   let env: Record<string, string>;
   let redis: Redis;
@@ -30,7 +52,9 @@ describe('processing: a shard outage delays, never dead-letters', () => {
       redisDb: 4,
       // Short claim idle time: given-up entries are retried every ~250 ms, i.e. dozens of times
       // during the outage — far beyond MAX_DELIVERIES=5 if transient failures counted.
-      overrides: { ROLE: 'worker', MONGO_SHARD_URIS: uris, BATCH_TIMEOUT_MS: '100', CLAIM_IDLE_MS: '1000', MAX_DELIVERIES: '5' },
+      // Small batches: the bound on held entries (BATCH_SIZE × shards × 4 + READ_COUNT = 290) is
+      // reached a few seconds into the hang of the second test at this rate.
+      overrides: { ROLE: 'worker', MONGO_SHARD_URIS: uris, BATCH_SIZE: '20', BATCH_TIMEOUT_MS: '100', CLAIM_IDLE_MS: '1000', MAX_DELIVERIES: '5' },
     });
     redis = new Redis(env.REDIS_URL);
     shards = await ShardView.connect(env.MONGO_SHARD_URIS);
@@ -38,6 +62,7 @@ describe('processing: a shard outage delays, never dead-letters', () => {
   });
 
   afterAll(async () => {
+    ferret?.resume();
     await app?.close();
     await redis?.del(env.STREAM_KEY, `${env.STREAM_KEY}:transient-failures`);
     // (If the test failed while the private shard was down, its database is simply left behind.)
@@ -48,17 +73,7 @@ describe('processing: a shard outage delays, never dead-letters', () => {
   });
 
   it('stores every event exactly once after the shard returns; none in the DLQ', async () => {
-    const sent: IngestedEvent[] = [];
-    let producing = true;
-    const producer = (async () => {
-      while (producing) {
-        const batch = Array.from({ length: 20 }, () => makeEvent());
-        await appendEvents(redis, env.STREAM_KEY, batch);
-        sent.push(...batch);
-        await sleep(100);
-      }
-    })();
-
+    const { sent, stop } = produce(redis, env.STREAM_KEY);
     await sleep(3_000);
     await ferret.stop();
     const healthyBefore = (await shards.counts()).filter((_, i) => i !== 1);
@@ -67,8 +82,7 @@ describe('processing: a shard outage delays, never dead-letters', () => {
     const sentDuringOutage = sent.length;
     await ferret.start();
     await sleep(3_000);
-    producing = false;
-    await producer;
+    await stop();
 
     // Healthy shards kept going during the outage.
     expect(healthyAfter[0]).toBeGreaterThan(healthyBefore[0]);
@@ -94,4 +108,49 @@ describe('processing: a shard outage delays, never dead-letters', () => {
     // The transient-failure counts are forgotten once their entries are acked (or trimmed).
     await waitFor(async () => (await redis.hlen(`${env.STREAM_KEY}:transient-failures`)) === 0, 15_000);
   });
+
+  /**
+   * The same shard hangs (SIGSTOP: connections stay open, nothing answers) for
+   * 24 s while events keep flowing. Unlike a refused connection, a write to it gets no answer at all.
+   * The other shards must keep storing: the entries a hung shard holds may fill the worker's bound
+   * on held entries and pause its reading for everyone, but only until the shard is known to be away.
+   * Seen here: for the first ~10 s of the hang the healthy shards stall (806 of 1,795 stored at 12 s);
+   * then the driver's monitor gives up on the shard and fails its in-flight operations, the shard's
+   * breaker opens, its entries are left pending, and reading goes on (~80% stored from 12 to 24 s)
+   * — the same with a 60 s attempt timeout, so it is the driver, not our timeout, that ends it.
+   */
+  it('keeps storing the healthy shards during the hang, and everything once it ends; none in the DLQ', async () => {
+    const metrics = app.get(WorkerMetrics);
+    const before = { processed: metrics.processed, failed: metrics.failed };
+    const storedBefore = await shards.total();
+    const { sent, stop } = produce(redis, env.STREAM_KEY);
+    const healthy = async (): Promise<number> =>
+      (await Promise.all([0, 2].map((i) => shards.events(i).countDocuments({})))).reduce((a, b) => a + b, 0);
+    const sentHealthy = (): number => sent.filter((e) => shards.shardOf(e.userId) !== 1).length;
+
+    await sleep(2_000);
+    ferret.pause();
+    // The first seconds of the hang fill the held bound; from then on, what is stored on the
+    // healthy shards tells whether their reading went on.
+    await sleep(12_000);
+    const [storedAt12, sentAt12] = [await healthy(), sentHealthy()];
+    await sleep(12_000);
+    const [storedAt24, sentAt24] = [await healthy(), sentHealthy()];
+    ferret.resume();
+    await sleep(2_000);
+    await stop();
+
+    // Between 12 and 24 s into the hang the healthy shards stored most of what arrived for them.
+    expect(storedAt24 - storedAt12).toBeGreaterThan(0.5 * (sentAt24 - sentAt12));
+
+    await waitFor(
+      async () => (await shards.total()) === storedBefore + sent.length && (await pendingCount(redis, env.STREAM_KEY, env.CONSUMER_GROUP)) === 0,
+      90_000,
+      250,
+    );
+    expect(await shards.dbs[0].collection(DLQ_COLLECTION).countDocuments({})).toBe(0);
+    expect(metrics.dlq).toBe(0);
+    expect(metrics.processed - before.processed).toBe(sent.length);
+    expect(metrics.failed).toBeGreaterThan(before.failed);
+  }, 180_000);
 });

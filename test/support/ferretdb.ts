@@ -66,6 +66,15 @@ export class PrivateFerretDb {
     });
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, as with a hung shard. */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const p = this.proc;
     if (!p || p.exitCode !== null) return;

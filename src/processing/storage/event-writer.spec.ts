@@ -117,7 +117,7 @@ describe('EventWriter', () => {
 
   it('writes a batch with one insertMany', async () => {
     const r = await writer.write(shard, [doc('a'), doc('b')]);
-    expect(r).toEqual({ inserted: [0, 1], duplicates: [], rejected: [], deferred: [] });
+    expect(r).toEqual({ inserted: [0, 1], duplicates: [], rejected: [], deferred: [], uncertain: [] });
     expect(events.calls).toBe(1);
   });
 
@@ -169,6 +169,38 @@ describe('EventWriter', () => {
     expect(metrics.retries).toBe(1);
     // Only documents of the attempt whose answer was lost are looked up, one _id at a time.
     expect(events.lookups.sort()).toEqual(['a', 'b']);
+  });
+
+  it('reports the documents of a deferred write whose answers were lost as uncertain', async () => {
+    events.failures = ['network-after', 'network-after', 'network-after'];
+    const r = await writer.write(shard, [doc('a'), doc('b')]);
+    expect(r.deferred.sort()).toEqual([0, 1]);
+    expect(r.uncertain.sort()).toEqual([0, 1]);
+  });
+
+  it("a network failure leaves the batch uncertain (refused or answer lost: the writer cannot tell); a paused shard's is not", async () => {
+    events.failures = ['network', 'network', 'network'];
+    // A failure before the write (FakeEvents 'network'): still "outcome unknown" to the writer,
+    // which cannot tell a refused connection from a lost answer — so it is uncertain, and the
+    // next delivery merely looks it up. A paused shard is never tried at all: not uncertain.
+    const r = await writer.write(shard, [doc('c')]);
+    expect(r).toMatchObject({ deferred: [0], uncertain: [0] });
+    (writer.breaker(shard) as unknown as { openUntil: number }).openUntil = Date.now() + 60_000;
+    const paused = await writer.write(shard, [doc('d')]);
+    expect(paused).toMatchObject({ deferred: [0], uncertain: [] });
+  });
+
+  it('a later delivery counts a document stored by an earlier uncertain write as inserted, and only that one', async () => {
+    events.stored.set('mine', doc('mine', new Date(7_000)));
+    events.stored.set('theirs', doc('theirs', new Date(8_000)));
+    events.stored.set('plain', doc('plain', new Date(8_000)));
+    const r = await writer.write(shard, [doc('mine', new Date(9_000)), doc('theirs', new Date(9_000)), doc('plain', new Date(9_000))], [[6_000, 7_000], [7_000], undefined]);
+    // 'mine' was stored by that earlier write (its processedAt): nobody counted it yet.
+    expect(r.inserted).toEqual([0]);
+    // 'theirs' was stored by another write than the uncertain one; 'plain' had none: duplicates.
+    expect(r.duplicates.sort()).toEqual([1, 2]);
+    // Only the entries with an uncertain write are looked up.
+    expect(events.lookups.sort()).toEqual(['mine', 'theirs']);
   });
 
   it('a document written earlier by someone else stays a duplicate after a lost answer', async () => {

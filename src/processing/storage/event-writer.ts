@@ -25,6 +25,12 @@ export interface ShardWriteResult {
   rejected: RejectedDocument[];
   /** Transient failure after all retries (or shard paused): leave the entries pending. */
   deferred: number[];
+  /**
+   * The part of `deferred` this call may have written after all (an attempt's answer was lost or
+   * timed out): a later delivery that finds them stored with this call's processedAt must count
+   * them as inserted, since nobody applied their rollups (see `write`'s priorWrites).
+   */
+  uncertain: number[];
   deferReason?: string;
 }
 
@@ -94,8 +100,14 @@ export class EventWriter {
     return b;
   }
 
-  async write(shard: Shard, docs: StoredEventDocument[]): Promise<ShardWriteResult> {
-    const result: ShardWriteResult = { inserted: [], duplicates: [], rejected: [], deferred: [] };
+  /**
+   * `priorWrites[i]`: processedAt (ms) of earlier deliveries of document i whose writes ended
+   * deferred with an unknown outcome (ShardWriteResult.uncertain). A duplicate-key answer for it
+   * is then looked up: stored with one of those processedAt values, that earlier write is the one
+   * that stored it and nobody counted it, so it is "inserted" here.
+   */
+  async write(shard: Shard, docs: StoredEventDocument[], priorWrites?: ReadonlyArray<readonly number[] | undefined>): Promise<ShardWriteResult> {
+    const result: ShardWriteResult = { inserted: [], duplicates: [], rejected: [], deferred: [], uncertain: [] };
     if (docs.length === 0) return result;
     const all = docs.map((_, i) => i);
     const db = shard.connection.db;
@@ -146,11 +158,12 @@ export class EventWriter {
     if (todo.length > 0) {
       if (gate === 'probe' || !breaker.isOpen) breaker.failure();
       result.deferred.push(...todo);
+      result.uncertain.push(...todo.filter((i) => uncertain.has(i)));
       result.deferReason = describeError(lastError).message;
     } else {
       breaker.success();
     }
-    if (duplicateCandidates.length > 0) await this.resolveDuplicates(collection, docs, duplicateCandidates, uncertain, result);
+    if (duplicateCandidates.length > 0) await this.resolveDuplicates(collection, docs, duplicateCandidates, uncertain, result, priorWrites);
     return result;
   }
 
@@ -162,7 +175,9 @@ export class EventWriter {
    * looked up. Documents are looked up only when another unique index exists (a missing `_id`
    * means that index refused it: dead-letter) or when an earlier attempt of this very call may
    * have written them (its answer was lost): a found document whose processedAt is ours was
-   * written by that attempt and counts as "inserted", so the rollups do not miss it.
+   * written by that attempt and counts as "inserted", so the rollups do not miss it. The same
+   * holds across deliveries: a document an earlier, deferred delivery may have written
+   * (`priorWrites`) is looked up, and counts as inserted when its processedAt is that delivery's.
    * Lookups are single-`_id` equalities (FerretDB pushes `{_id: x}` down; `$in` is a full scan).
    */
   private async resolveDuplicates(
@@ -171,26 +186,32 @@ export class EventWriter {
     candidates: number[],
     uncertain: Set<number>,
     result: ShardWriteResult,
+    priorWrites?: ReadonlyArray<readonly number[] | undefined>,
   ): Promise<void> {
+    // processedAt values (ms) that would make a stored document one that nobody counted yet.
+    const ours = (i: number): number[] => [...(uncertain.has(i) ? [docs[i].processedAt.getTime()] : []), ...(priorWrites?.[i] ?? [])];
+    const mustLookUp = (i: number): boolean => ours(i).length > 0;
     let lookAll: boolean;
     let found: Map<string, Date | undefined>;
     try {
-      lookAll = candidates.some((i) => !uncertain.has(i)) && (await this.hasOtherUniqueIndex(collection));
-      const toLookUp = lookAll ? candidates : candidates.filter((i) => uncertain.has(i));
+      lookAll = candidates.some((i) => !mustLookUp(i)) && (await this.hasOtherUniqueIndex(collection));
+      const toLookUp = lookAll ? candidates : candidates.filter(mustLookUp);
       found = toLookUp.length > 0 ? await this.lookUpIds(collection, toLookUp.map((i) => docs[i]._id)) : new Map();
     } catch (err) {
       // Cannot tell: keep them pending, the next delivery decides.
       result.deferred.push(...candidates);
+      // This call may have written some of them (an attempt's answer was lost).
+      result.uncertain.push(...candidates.filter((i) => uncertain.has(i)));
       result.deferReason ??= describeError(err).message;
       return;
     }
     for (const i of candidates) {
       const doc = docs[i];
-      if (!lookAll && !uncertain.has(i)) {
+      if (!lookAll && !mustLookUp(i)) {
         result.duplicates.push(i);
       } else if (!found.has(doc._id)) {
         result.rejected.push({ index: i, code: DUPLICATE_KEY, reason: 'duplicate key on a unique index other than _id' });
-      } else if (uncertain.has(i) && found.get(doc._id)?.getTime() === doc.processedAt.getTime()) {
+      } else if (ours(i).includes(found.get(doc._id)?.getTime() ?? NaN)) {
         result.inserted.push(i);
       } else {
         result.duplicates.push(i);

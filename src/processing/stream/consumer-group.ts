@@ -16,7 +16,26 @@ export interface DeliveredEntry {
   deliveries: number;
   /** Deliveries that ended in a transient storage failure: these do not count toward MAX_DELIVERIES. */
   transientFailures: number;
+  /**
+   * processedAt (epoch ms) of earlier deliveries whose write ended with an unknown outcome (lost
+   * answer, timeout) and was left pending: if the document turns out stored with one of these,
+   * that write stored it and its rollups are still to be applied (EventWriter.write).
+   */
+  uncertainWrites?: number[];
 }
+
+/** Field of the transient-failures hash that lists an entry's uncertain writes (beside its count). */
+const uncertainField = (id: string): string => `${id}:w`;
+
+/** Appends ARGV[2] to the comma-separated list in field ARGV[1] of hash KEYS[1] (at most 16 kept). */
+const APPEND_UNCERTAIN_SCRIPT = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local list = cur and (cur .. ',' .. ARGV[2]) or ARGV[2]
+local n = select(2, string.gsub(list, ',', ''))
+if n >= 16 then list = string.match(list, '^[^,]*,(.*)$') end
+redis.call('HSET', KEYS[1], ARGV[1], list)
+return 1
+`;
 
 export interface PartitionStream {
   partition: number;
@@ -185,7 +204,7 @@ export class ConsumerGroup {
     for (const [partition, group] of groupByPartition(entries)) {
       const stream = this.keys.stream(partition);
       pipeline.xack(stream, this.settings.group, ...group.map((e) => e.id));
-      const counted = group.filter((e) => e.transientFailures > 0).map((e) => e.id);
+      const counted = group.filter((e) => e.transientFailures > 0 || (e.uncertainWrites?.length ?? 0) > 0).flatMap((e) => [e.id, uncertainField(e.id)]);
       if (counted.length > 0) pipeline.hdel(this.keys.workerTransientFailures(partition), ...counted);
     }
     await execOrThrow(pipeline);
@@ -208,11 +227,15 @@ export class ConsumerGroup {
     return touched;
   }
 
-  /** Remember that these deliveries failed for a transient reason (they stay pending). */
-  async recordTransientFailure(entries: DeliveredEntry[]): Promise<void> {
+  /**
+   * Remember that these deliveries failed for a transient reason (they stay pending), and for
+   * `uncertain` (a subset) that their write, stamped `processedAtMs`, may have stored them anyway.
+   */
+  async recordTransientFailure(entries: DeliveredEntry[], uncertain: DeliveredEntry[] = [], processedAtMs = 0): Promise<void> {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
     for (const e of entries) pipeline.hincrby(this.keys.workerTransientFailures(e.partition), e.id, 1);
+    for (const e of uncertain) pipeline.eval(APPEND_UNCERTAIN_SCRIPT, 1, this.keys.workerTransientFailures(e.partition), uncertainField(e.id), String(processedAtMs));
     await execOrThrow(pipeline);
   }
 
@@ -251,17 +274,20 @@ export class ConsumerGroup {
     // Entries trimmed or deleted meanwhile come back as nil (or not at all) and leave the PEL.
     const live = claimed.filter((e): e is [string, string[]] => Array.isArray(e) && Array.isArray(e[1]));
     if (live.length === 0) return { entries: [], next };
-    const failures = (await this.redis.hmget(this.keys.workerTransientFailures(partition), ...live.map((e) => e[0]))).map((v) =>
-      v === null ? 0 : Number(v),
-    );
-    const entries = live.map(([id, fields], i) => ({
-      partition,
-      stream,
-      id,
-      fields,
-      deliveries: (deliveredBefore.get(id) ?? 0) + 1,
-      transientFailures: failures[i],
-    }));
+    const ids = live.map((e) => e[0]);
+    const values = await this.redis.hmget(this.keys.workerTransientFailures(partition), ...ids, ...ids.map(uncertainField));
+    const entries = live.map(([id, fields], i): DeliveredEntry => {
+      const writes = values[ids.length + i];
+      return {
+        partition,
+        stream,
+        id,
+        fields,
+        deliveries: (deliveredBefore.get(id) ?? 0) + 1,
+        transientFailures: values[i] === null ? 0 : Number(values[i]),
+        ...(writes ? { uncertainWrites: writes.split(',').map(Number).filter(Number.isFinite) } : {}),
+      };
+    });
     return { entries, next };
   }
 
@@ -294,7 +320,8 @@ export class ConsumerGroup {
       const [nextCursor, flat] = await this.redis.hscan(key, cursor, 'COUNT', 500);
       cursor = nextCursor;
       const stale: string[] = [];
-      for (let i = 0; i < flat.length; i += 2) if (compareStreamIds(flat[i], minId) < 0) stale.push(flat[i]);
+      // Fields are entry ids, or entry ids with ':w' (uncertain writes).
+      for (let i = 0; i < flat.length; i += 2) if (compareStreamIds(flat[i].replace(/:w$/, ''), minId) < 0) stale.push(flat[i]);
       if (stale.length > 0) await this.redis.hdel(key, ...stale);
     } while (cursor !== '0');
     this.lastForgetMinId.set(partition, minId);
