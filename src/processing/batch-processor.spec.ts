@@ -43,6 +43,8 @@ describe('BatchProcessor', () => {
   let dlqFails: boolean;
   let priorWrites: Array<number[] | undefined> | undefined;
   let uncertainRecorded: Array<{ id: string; processedAtMs: number }>;
+  /** Entries whose uncertain-write record another delivery has taken over. */
+  let takenElsewhere: Set<string>;
   /** Errors the next rollup applies throw, in order (then they succeed). */
   let rollupFailures: Error[];
   let storedIds: Set<string>;
@@ -62,6 +64,7 @@ describe('BatchProcessor', () => {
     dlqFails = false;
     rollupFailures = [];
     uncertainRecorded = [];
+    takenElsewhere = new Set();
     storedIds = new Set();
     lookupFails = false;
     metrics = new WorkerMetrics();
@@ -96,6 +99,7 @@ describe('BatchProcessor', () => {
       } as unknown as DlqRepository,
       {
         ack: async (es: DeliveredEntry[]) => void acked.push(...es.map((e) => e.id)),
+        takeUncertainWrites: async (es: DeliveredEntry[]) => es.filter((e) => !takenElsewhere.has(e.id)),
         recordTransientFailure: async (es: DeliveredEntry[], unsure: DeliveredEntry[] = [], processedAtMs = 0) => {
           transient.push(...es.map((e) => e.id));
           uncertainRecorded.push(...unsure.map((e) => ({ id: e.id, processedAtMs })));
@@ -138,7 +142,7 @@ describe('BatchProcessor', () => {
 
     it('acks stored and duplicate entries, dead-letters refused ones, leaves deferred pending', async () => {
       const batch = items(4);
-      writeResult = { inserted: [0], duplicates: [1], rejected: [{ index: 2, code: 2, reason: 'invalid value' }], deferred: [3], uncertain: [], deferReason: 'down' };
+      writeResult = { inserted: [0], duplicates: [1], rejected: [{ index: 2, code: 2, reason: 'invalid value' }], deferred: [3], uncertain: [], adopted: [], deferReason: 'down' };
       const outcome = await processor.storeBatch(2, batch);
       expect(outcome).toEqual({ stored: 1, duplicates: 1, dlq: 1, deferred: 1 });
       expect(acked.sort()).toEqual([batch[0], batch[1], batch[2]].map((b) => b.entry.id).sort());
@@ -153,7 +157,7 @@ describe('BatchProcessor', () => {
     it('records the uncertain part of a deferred batch with its processedAt, and hands earlier uncertain writes to the writer', async () => {
       const batch = items(3);
       batch[1].entry.uncertainWrites = [1_234];
-      writeResult = { inserted: [], duplicates: [], rejected: [], deferred: [0, 1, 2], uncertain: [0, 2], deferReason: 'timed out' };
+      writeResult = { inserted: [], duplicates: [], rejected: [], deferred: [0, 1, 2], uncertain: [0, 2], adopted: [], deferReason: 'timed out' };
       await processor.storeBatch(2, batch);
       expect(priorWrites).toEqual([undefined, [1_234], undefined]);
       expect(transient.sort()).toEqual(batch.map((b) => b.entry.id).sort());
@@ -165,9 +169,31 @@ describe('BatchProcessor', () => {
       expect(acked).toEqual([]);
     });
 
+    it('counts a document adopted from an earlier uncertain write only if this delivery takes over its record', async () => {
+      const batch = items(3);
+      takenElsewhere.add(batch[1].entry.id);
+      writeResult = { inserted: [0, 1, 2], duplicates: [], rejected: [], deferred: [], uncertain: [], adopted: [0, 1] };
+      const outcome = await processor.storeBatch(2, batch);
+      // batch[1]'s record was taken by an overlapping delivery: a duplicate here, not counted twice.
+      expect(rolled.map((d) => d._id).sort()).toEqual([batch[0].doc._id, batch[2].doc._id].sort());
+      expect(outcome).toMatchObject({ stored: 2, duplicates: 1 });
+      expect(acked.sort()).toEqual(batch.map((b) => b.entry.id).sort());
+    });
+
+    it('does not retry a rollup script that failed at run time (its marker is set: a retry would hide it)', async () => {
+      const batch = items(1);
+      writeResult = { inserted: [0], duplicates: [], rejected: [], deferred: [], uncertain: [], adopted: [] };
+      rollupFailures = [new Error('ERR user_script:40: Script attempted to access nonexistent global variable')];
+      settings.maxRetries = 2;
+      await processor.storeBatch(2, batch);
+      expect(metrics.retries).toBe(0);
+      expect(metrics.rollupFailures).toBe(1);
+      expect(acked).toEqual([batch[0].entry.id]);
+    });
+
     it('retries a rollup apply that failed with a Redis client error (idempotent: batch marker), then acks', async () => {
       const batch = items(2);
-      writeResult = { inserted: [0, 1], duplicates: [], rejected: [], deferred: [], uncertain: [] };
+      writeResult = { inserted: [0, 1], duplicates: [], rejected: [], deferred: [], uncertain: [], adopted: [] };
       // What ioredis throws after commandTimeout, and while reconnecting without an offline queue.
       rollupFailures = [new Error('Command timed out'), new Error("Stream isn't writeable and enableOfflineQueue options is false")];
       settings.maxRetries = 2;
@@ -180,7 +206,7 @@ describe('BatchProcessor', () => {
 
     it('acks the stored events and counts the rollup failure when the rollups keep failing', async () => {
       const batch = items(2);
-      writeResult = { inserted: [0, 1], duplicates: [], rejected: [], deferred: [], uncertain: [] };
+      writeResult = { inserted: [0, 1], duplicates: [], rejected: [], deferred: [], uncertain: [], adopted: [] };
       rollupFailures = [new Error('Command timed out'), new Error('Command timed out')];
       await processor.storeBatch(2, batch);
       expect(rolled).toEqual([]);
@@ -190,7 +216,7 @@ describe('BatchProcessor', () => {
 
     it('stamps processedAt at write time', async () => {
       const batch = items(1);
-      writeResult = { inserted: [0], duplicates: [], rejected: [], deferred: [], uncertain: [] };
+      writeResult = { inserted: [0], duplicates: [], rejected: [], deferred: [], uncertain: [], adopted: [] };
       const before = Date.now();
       await processor.storeBatch(2, batch);
       expect(batch[0].doc.processedAt.getTime()).toBeGreaterThanOrEqual(before);

@@ -8,8 +8,9 @@ import { BatchWriteMetrics } from '../metrics/metrics.ports';
 import { MongoShards } from '../mongo/mongo-shards';
 import { ShardRouter } from '../mongo/shard-router';
 import { RollupWriter } from './rollup-writer';
-import { EventWriter } from './storage/event-writer';
+import { EventWriter, ShardWriteResult } from './storage/event-writer';
 import { toStoredDocument } from './storage/event-document';
+import { isRedisTransientError } from '../redis/redis-errors';
 import { describeError, isTransientError } from './storage/mongo-errors';
 import { backoffDelayMs, sleep } from './storage/retry-policy';
 import { ConsumerGroup, DeliveredEntry } from './stream/consumer-group';
@@ -122,6 +123,7 @@ export class BatchProcessor {
       docs,
       items.map((item) => item.entry.uncertainWrites),
     );
+    if (result.adopted.length > 0) await this.takeOverAdopted(result, items, log);
     const written = performance.now();
     // The shard is free for the next batch; rollups and acks of this one overlap with it.
     onWritten?.();
@@ -169,6 +171,30 @@ export class BatchProcessor {
       dlq: dlqOutcome.dlq,
       deferred: deferred.length + dlqOutcome.deferred,
     };
+  }
+
+  /**
+   * Documents an earlier delivery's uncertain write stored count as inserted only for the delivery
+   * that takes over that record; the others treat them as duplicates. If Redis cannot say, they
+   * stay pending (the record stays too) and the next delivery decides.
+   */
+  private async takeOverAdopted(result: ShardWriteResult, items: PreparedEvent[], log: BatchLog): Promise<void> {
+    const adopted = new Set(result.adopted);
+    let taken: Set<DeliveredEntry>;
+    try {
+      taken = new Set(await this.retrying(() => this.group.takeUncertainWrites(result.adopted.map((i) => items[i].entry)), isRedisTransientError));
+    } catch (err) {
+      result.inserted = result.inserted.filter((i) => !adopted.has(i));
+      result.deferred.push(...adopted);
+      result.deferReason ??= `uncertain-write record unreadable: ${describeError(err).message}`;
+      return;
+    }
+    const lost = result.adopted.filter((i) => !taken.has(items[i].entry));
+    if (lost.length === 0) return;
+    log.debug({ entries: lost.length }, 'another delivery took over these uncertain writes; not counted here');
+    const gone = new Set(lost);
+    result.inserted = result.inserted.filter((i) => !gone.has(i));
+    result.duplicates.push(...lost);
   }
 
   /**
@@ -266,14 +292,15 @@ export class BatchProcessor {
    * Rollups must see each new event once. They run before the ack; if they keep failing the raw
    * events are still acked (they are durable, and a redelivery would only find duplicates that
    * the rollups never count), and the failure is counted and logged.
-   * Every error is retried, not only the storage-transient ones: a rollup apply is idempotent (its
-   * batch marker), and the Redis client's own failures ("Command timed out" after a 2 s stall,
-   * "Stream isn't writeable" while it reconnects) match none of the Mongo patterns — with those
-   * alone a short Redis stall dropped each flush's rollups on the first try.
+   * Redis failures are retried (an apply is idempotent through its batch marker): the client's
+   * own ("Command timed out" after a 2 s stall, "Stream isn't writeable" while it reconnects)
+   * match none of the Mongo patterns, and with those alone a short stall dropped each flush's
+   * rollups on the first try. A script that failed at run time is not retried: its marker is
+   * set, so a retry would "succeed" without applying anything, and hide the failure.
    */
   private async applyRollups(shardIndex: number, inserted: StoredEventDocument[], log: BatchLog): Promise<void> {
     try {
-      await this.retrying(() => this.rollups.apply(this.shards.get(shardIndex), inserted), () => true);
+      await this.retrying(() => this.rollups.apply(this.shards.get(shardIndex), inserted), isRedisTransientError);
     } catch (err) {
       this.metrics.rollupFailures += inserted.length;
       log.error({ err: describeError(err), events: inserted.length }, 'rollup update failed; raw events stored, rollups short');
@@ -312,7 +339,9 @@ export class BatchProcessor {
     }
     this.deferLog.set(where, state);
     try {
-      await this.group.recordTransientFailure(entries, uncertain?.entries, uncertain?.processedAtMs);
+      // Retried: a lost record would either count this delivery toward MAX_DELIVERIES or, for an
+      // uncertain write, lose its rollups (a repeated count only makes the limit more lenient).
+      await this.retrying(() => this.group.recordTransientFailure(entries, uncertain?.entries, uncertain?.processedAtMs), isRedisTransientError);
     } catch (err) {
       log.warn({ err: describeError(err) }, 'could not record transient failures');
     }

@@ -84,6 +84,15 @@ describe('processing: held entries are kept fresh (real Redis)', () => {
     expect(byId.get(a.id)).toMatchObject({ transientFailures: 2, uncertainWrites: [12_345, 67_890] });
     expect(byId.get(b.id)).toMatchObject({ transientFailures: 1 });
     expect(byId.get(b.id)!.uncertainWrites).toBeUndefined();
+    // The same write recorded twice is kept once; the oldest 16 are kept, later ones dropped.
+    await me.recordTransientFailure([b], [b], 5);
+    await me.recordTransientFailure([b], [b], 5);
+    for (let t = 6; t < 30; t++) await me.recordTransientFailure([b], [b], t);
+    const kept = (await redis.hget(`${stream}:transient-failures`, `${b.id}:w`))!.split(',').map(Number);
+    expect(kept).toEqual(Array.from({ length: 16 }, (_, i) => 5 + i));
+    // One delivery takes the record over; a second (overlapping) one finds it gone.
+    expect((await me.takeUncertainWrites([byId.get(b.id)!])).map((e) => e.id)).toEqual([b.id]);
+    expect(await me.takeUncertainWrites([byId.get(b.id)!])).toEqual([]);
 
     const failures = `${stream}:transient-failures`;
     await me.ack([byId.get(a.id)!]);

@@ -152,5 +152,7 @@ describe('processing: a shard outage or hang delays, never dead-letters', () => 
     expect(metrics.dlq).toBe(0);
     expect(metrics.processed - before.processed).toBe(sent.length);
     expect(metrics.failed).toBeGreaterThan(before.failed);
+    // The transient-failure counts and uncertain-write records go with the acks.
+    await waitFor(async () => (await redis.hlen(`${env.STREAM_KEY}:transient-failures`)) === 0, 15_000);
   }, 180_000);
 });

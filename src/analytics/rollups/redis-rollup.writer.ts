@@ -12,7 +12,8 @@ import { hasUserCounts } from './rollup-granularity';
 
 /**
  * How long the "this batch was applied" marker lives. It only has to outlive the retries of one
- * flush inside one worker (a redelivered event is a duplicate and never reaches the rollups): at
+ * flush inside one worker (other deliveries never apply the same documents: a redelivered event
+ * is a duplicate, and one adopted from an uncertain write is counted by one delivery only): at
  * most MAX_RETRIES (≤ 100) backoffs of ≤ 5 s plus a 2 s command timeout per attempt, ~12 min.
  * One marker per flush (165 bytes of Redis each, measured): a day's TTL kept ~4 M keys (~0.7 GB,
  * beside the stream) at 5,000 events/s in flushes of 100; an hour keeps ~180 k (~30 MB).

@@ -13,7 +13,7 @@ class FakeEvents {
   readonly stored = new Map<string, StoredEventDocument>();
   calls = 0;
   /** Applied to the next calls in order: 'network' fails before writing, 'network-after' writes then fails. */
-  failures: Array<'network' | 'network-after' | 'bson'> = [];
+  failures: Array<'network' | 'network-after' | 'bson' | 'refused'> = [];
   refuse = new Set<string>();
   /** _ids whose insert reports 11000 without the _id existing (another unique index). */
   otherIndexClash = new Set<string>();
@@ -36,6 +36,7 @@ class FakeEvents {
       throw unknownRefusal();
     }
     if (failure === 'network') throw new MongoNetworkError('connection closed');
+    if (failure === 'refused') throw new MongoNetworkError('connect ECONNREFUSED 127.0.0.1:27018');
     if (failure === 'bson' && docs.some((d) => this.refuse.has(d._id))) throw new BSON.BSONError('key must not contain null bytes');
     const writeErrors: Array<{ index: number; code: number; errmsg: string }> = [];
     docs.forEach((d, index) => {
@@ -117,7 +118,7 @@ describe('EventWriter', () => {
 
   it('writes a batch with one insertMany', async () => {
     const r = await writer.write(shard, [doc('a'), doc('b')]);
-    expect(r).toEqual({ inserted: [0, 1], duplicates: [], rejected: [], deferred: [], uncertain: [] });
+    expect(r).toEqual({ inserted: [0, 1], duplicates: [], rejected: [], deferred: [], uncertain: [], adopted: [] });
     expect(events.calls).toBe(1);
   });
 
@@ -190,6 +191,12 @@ describe('EventWriter', () => {
     expect(paused).toMatchObject({ deferred: [0], uncertain: [] });
   });
 
+  it('a refused connection is deferred but not uncertain: the command never left', async () => {
+    events.failures = ['refused', 'refused', 'refused'];
+    const r = await writer.write(shard, [doc('e')]);
+    expect(r).toMatchObject({ deferred: [0], uncertain: [] });
+  });
+
   it('a later delivery counts a document stored by an earlier uncertain write as inserted, and only that one', async () => {
     events.stored.set('mine', doc('mine', new Date(7_000)));
     events.stored.set('theirs', doc('theirs', new Date(8_000)));
@@ -197,6 +204,7 @@ describe('EventWriter', () => {
     const r = await writer.write(shard, [doc('mine', new Date(9_000)), doc('theirs', new Date(9_000)), doc('plain', new Date(9_000))], [[6_000, 7_000], [7_000], undefined]);
     // 'mine' was stored by that earlier write (its processedAt): nobody counted it yet.
     expect(r.inserted).toEqual([0]);
+    expect(r.adopted).toEqual([0]);
     // 'theirs' was stored by another write than the uncertain one; 'plain' had none: duplicates.
     expect(r.duplicates.sort()).toEqual([1, 2]);
     // Only the entries with an uncertain write are looked up.

@@ -31,6 +31,12 @@ export interface ShardWriteResult {
    * them as inserted, since nobody applied their rollups (see `write`'s priorWrites).
    */
   uncertain: number[];
+  /**
+   * The part of `inserted` found stored by an earlier delivery's uncertain write (priorWrites),
+   * not by this call: the caller must take over that record atomically before counting them, or
+   * two overlapping deliveries (or a delivery after a failed ack) would both count them.
+   */
+  adopted: number[];
   deferReason?: string;
 }
 
@@ -107,7 +113,7 @@ export class EventWriter {
    * that stored it and nobody counted it, so it is "inserted" here.
    */
   async write(shard: Shard, docs: StoredEventDocument[], priorWrites?: ReadonlyArray<readonly number[] | undefined>): Promise<ShardWriteResult> {
-    const result: ShardWriteResult = { inserted: [], duplicates: [], rejected: [], deferred: [], uncertain: [] };
+    const result: ShardWriteResult = { inserted: [], duplicates: [], rejected: [], deferred: [], uncertain: [], adopted: [] };
     if (docs.length === 0) return result;
     const all = docs.map((_, i) => i);
     const db = shard.connection.db;
@@ -189,8 +195,7 @@ export class EventWriter {
     priorWrites?: ReadonlyArray<readonly number[] | undefined>,
   ): Promise<void> {
     // processedAt values (ms) that would make a stored document one that nobody counted yet.
-    const ours = (i: number): number[] => [...(uncertain.has(i) ? [docs[i].processedAt.getTime()] : []), ...(priorWrites?.[i] ?? [])];
-    const mustLookUp = (i: number): boolean => ours(i).length > 0;
+    const mustLookUp = (i: number): boolean => uncertain.has(i) || (priorWrites?.[i]?.length ?? 0) > 0;
     let lookAll: boolean;
     let found: Map<string, Date | undefined>;
     try {
@@ -211,8 +216,11 @@ export class EventWriter {
         result.duplicates.push(i);
       } else if (!found.has(doc._id)) {
         result.rejected.push({ index: i, code: DUPLICATE_KEY, reason: 'duplicate key on a unique index other than _id' });
-      } else if (ours(i).includes(found.get(doc._id)?.getTime() ?? NaN)) {
+      } else if (uncertain.has(i) && found.get(doc._id)?.getTime() === doc.processedAt.getTime()) {
         result.inserted.push(i);
+      } else if (priorWrites?.[i]?.includes(found.get(doc._id)?.getTime() ?? NaN)) {
+        result.inserted.push(i);
+        result.adopted.push(i);
       } else {
         result.duplicates.push(i);
       }
@@ -339,13 +347,21 @@ export class EventWriter {
         return r;
       }
       // Transient, or unknown and therefore treated as transient: nothing is known about what
-      // reached the shard.
+      // reached the shard — unless the command provably never left (no server to send it to, a
+      // refused connection), which must not be kept as an uncertain write.
       r.transient = indexes;
-      r.outcomeUnknown = true;
+      r.outcomeUnknown = !neverSent(err);
       r.error = err;
       return r;
     }
   }
+}
+
+/** Failures before the command was written to any connection. */
+function neverSent(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MongoServerSelectionError' || err.name === 'MongoNotConnectedError' || err.name === 'MongoTopologyClosedError') return true;
+  return /ECONNREFUSED/.test(err.message ?? '');
 }
 
 /** The per-document errors of a MongoBulkWriteError, or undefined for any other failure. */

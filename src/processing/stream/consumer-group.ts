@@ -27,13 +27,20 @@ export interface DeliveredEntry {
 /** Field of the transient-failures hash that lists an entry's uncertain writes (beside its count). */
 const uncertainField = (id: string): string => `${id}:w`;
 
-/** Appends ARGV[2] to the comma-separated list in field ARGV[1] of hash KEYS[1] (at most 16 kept). */
+/**
+ * Appends ARGV[2] to the comma-separated list in field ARGV[1] of hash KEYS[1], unless it is
+ * there already or the list holds 16: the oldest writes are kept, since a shard that wakes up
+ * stores the first write it was sent and refuses the later ones as duplicates.
+ */
 const APPEND_UNCERTAIN_SCRIPT = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-local list = cur and (cur .. ',' .. ARGV[2]) or ARGV[2]
-local n = select(2, string.gsub(list, ',', ''))
-if n >= 16 then list = string.match(list, '^[^,]*,(.*)$') end
-redis.call('HSET', KEYS[1], ARGV[1], list)
+if not cur then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+if string.find(',' .. cur .. ',', ',' .. ARGV[2] .. ',', 1, true) then return 0 end
+if select(2, string.gsub(cur, ',', '')) >= 15 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], cur .. ',' .. ARGV[2])
 return 1
 `;
 
@@ -237,6 +244,23 @@ export class ConsumerGroup {
     for (const e of entries) pipeline.hincrby(this.keys.workerTransientFailures(e.partition), e.id, 1);
     for (const e of uncertain) pipeline.eval(APPEND_UNCERTAIN_SCRIPT, 1, this.keys.workerTransientFailures(e.partition), uncertainField(e.id), String(processedAtMs));
     await execOrThrow(pipeline);
+  }
+
+  /**
+   * Takes over the uncertain-write record of each entry (HDEL, atomic): only the deliveries that
+   * removed it may count the document it names, so overlapping deliveries of one entry, or a
+   * delivery after a failed ack, never count it twice. Returns the entries this call took over.
+   */
+  async takeUncertainWrites(entries: DeliveredEntry[]): Promise<DeliveredEntry[]> {
+    if (entries.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const e of entries) pipeline.hdel(this.keys.workerTransientFailures(e.partition), uncertainField(e.id));
+    const results = (await pipeline.exec()) ?? [];
+    return entries.filter((_, i) => {
+      const [err, removed] = results[i] ?? [new Error('no reply'), 0];
+      if (err) throw err;
+      return Number(removed) === 1;
+    });
   }
 
   /**
