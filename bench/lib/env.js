@@ -159,7 +159,8 @@ class BenchEnv {
 
     progress('setup', `creating user ${this.email} and an API key with the operator CLI`);
     const password = randomBytes(18).toString('base64url');
-    const user = await this.cli(['user:create', '--email', this.email, '--password', password, '--role', 'OPERATOR', '--name', 'bench']);
+    // '--password=…': a base64url password may start with '-', which parseArgs would take for an option.
+    const user = await this.cli(['user:create', '--email', this.email, `--password=${password}`, '--role', 'OPERATOR', '--name', 'bench']);
     this.userId = user.id;
     const key = await this.cli(['apikey:create', '--email', this.email, '--name', `bench ${this.runId}`]);
     this.apiKey = key.key;
