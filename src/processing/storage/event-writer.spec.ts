@@ -191,10 +191,16 @@ describe('EventWriter', () => {
     expect(paused).toMatchObject({ deferred: [0], uncertain: [] });
   });
 
-  it('a refused connection is deferred but not uncertain: the command never left', async () => {
+  it('a refused connection is uncertain too (it may be the driver retrying a sent write), and costs nothing when the document was not stored', async () => {
     events.failures = ['refused', 'refused', 'refused'];
     const r = await writer.write(shard, [doc('e')]);
-    expect(r).toMatchObject({ deferred: [0], uncertain: [] });
+    expect(r).toMatchObject({ deferred: [0], uncertain: [0] });
+    // The next delivery (the shard is back) carries that write; the document is not stored, so it
+    // is simply inserted.
+    writer.breaker(shard).success();
+    const again = await writer.write(shard, [doc('e', new Date(9_000))], [[5_000]]);
+    expect(again).toMatchObject({ inserted: [0], adopted: [], duplicates: [] });
+    expect(events.lookups).toEqual([]);
   });
 
   it('a later delivery counts a document stored by an earlier uncertain write as inserted, and only that one', async () => {

@@ -194,7 +194,8 @@ export class EventWriter {
     result: ShardWriteResult,
     priorWrites?: ReadonlyArray<readonly number[] | undefined>,
   ): Promise<void> {
-    // processedAt values (ms) that would make a stored document one that nobody counted yet.
+    // Looked up whatever the index list says: this call, or an earlier delivery's uncertain write,
+    // may be what stored it, and then nobody has counted it yet.
     const mustLookUp = (i: number): boolean => uncertain.has(i) || (priorWrites?.[i]?.length ?? 0) > 0;
     let lookAll: boolean;
     let found: Map<string, Date | undefined>;
@@ -347,21 +348,15 @@ export class EventWriter {
         return r;
       }
       // Transient, or unknown and therefore treated as transient: nothing is known about what
-      // reached the shard — unless the command provably never left (no server to send it to, a
-      // refused connection), which must not be kept as an uncertain write.
+      // reached the shard. Even a refused connection or a failed server selection may be the
+      // driver's retry of an attempt that was sent (retryable writes report the retry's error), so
+      // every such failure is uncertain; it costs a lookup only if the document turns up stored.
       r.transient = indexes;
-      r.outcomeUnknown = !neverSent(err);
+      r.outcomeUnknown = true;
       r.error = err;
       return r;
     }
   }
-}
-
-/** Failures before the command was written to any connection. */
-function neverSent(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err.name === 'MongoServerSelectionError' || err.name === 'MongoNotConnectedError' || err.name === 'MongoTopologyClosedError') return true;
-  return /ECONNREFUSED/.test(err.message ?? '');
 }
 
 /** The per-document errors of a MongoBulkWriteError, or undefined for any other failure. */
