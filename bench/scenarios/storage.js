@@ -65,10 +65,8 @@ async function run(ctx) {
   const make = () =>
     documentsPerShard({ gen, count: plan.storageEvents, shards: env.mongo.length, apiKeyId: env.apiKeyId });
 
-  await env.dropEvents();
   progress(S, `raw insertMany of ${fmt(plan.storageEvents)} worker-shaped documents, batches of ${BATCH_SIZE}, ${LANES_PER_SHARD} in flight per shard`);
-  const raw = await insertAll(ctx, make(), { label: 'raw insertMany' });
-  await env.dropEvents();
+  const raw = await rawRound(ctx, plan.storageEvents, 'raw insertMany');
 
   const { RedisRollupWriter } = dist('analytics/rollups/redis-rollup.writer.js');
   const { RedisKeys } = dist('redis/redis-keys.js');
@@ -93,4 +91,4 @@ async function run(ctx) {
   report.detail(S, { batchSize: BATCH_SIZE, lanesPerShard: LANES_PER_SHARD, raw, withRollups });
 }
 
-module.exports = { run, name: S, rawRound, BATCH_SIZE, LANES_PER_SHARD };
+module.exports = { run, name: S, rawRound };

@@ -7,10 +7,10 @@ import { decodeStreamEntry, StreamEntryParseError } from '../events/stream-entry
 import { BatchWriteMetrics } from '../metrics/metrics.ports';
 import { MongoShards } from '../mongo/mongo-shards';
 import { ShardRouter } from '../mongo/shard-router';
+import { isRedisTransientError } from '../redis/redis-errors';
 import { RollupWriter } from './rollup-writer';
 import { EventWriter, ShardWriteResult } from './storage/event-writer';
 import { toStoredDocument } from './storage/event-document';
-import { isRedisTransientError } from '../redis/redis-errors';
 import { describeError, isTransientError } from './storage/mongo-errors';
 import { backoffDelayMs, sleep } from './storage/retry-policy';
 import { ConsumerGroup, DeliveredEntry } from './stream/consumer-group';
