@@ -14,10 +14,12 @@ import { WorkerSettings } from './worker-settings';
 
 interface ShardBuffer {
   items: PreparedEvent[];
+  /** When each buffered item arrived (Date.now()), parallel to `items`. */
+  arrivedAt: number[];
   timer?: NodeJS.Timeout;
   /** Writes to this shard in progress (insertMany not yet answered). */
   writing: number;
-  /** The oldest buffered event has waited BATCH_TIMEOUT_MS: write as soon as a slot frees. */
+  /** The oldest buffered event has waited BATCH_TIMEOUT_MS (or we are stopping): write as soon as a slot frees. */
   due: boolean;
 }
 
@@ -55,6 +57,8 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly held = new Map<string, { entry: DeliveredEntry; since: number }>();
   private readonly inflight = new Set<Promise<void>>();
   private roomWaiters: Array<() => void> = [];
+  /** Pauses that end early when the worker stops (see pause). */
+  private readonly stopWaiters = new Set<() => void>();
 
   private readonly loopTimers = new Set<NodeJS.Timeout>();
   private readonly loopRuns = new Set<Promise<void>>();
@@ -103,19 +107,25 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     if (this.stopping) return;
     this.stopping = true;
     this.wake();
+    for (const endPause of [...this.stopWaiters]) endPause();
     const deadline = Date.now() + this.settings.shutdownBudgetMs;
     for (const t of this.loopTimers) clearTimeout(t);
     this.loopTimers.clear();
     await this.unblockReader();
-    await raceDeadline(this.readLoopDone, Math.min(deadline, Date.now() + this.settings.blockMs + 500));
-    // Write everything buffered; a shard's next batch starts when its current write returns,
-    // so keep going until nothing is buffered or in flight (or the budget is spent).
+    // The read loop and a reclaim page in progress may still bring in entries (a read that
+    // returns with entries, a claim answered after the stop): keep flushing until they have
+    // ended and nothing is buffered or in flight (or the budget is spent). A shard's next batch
+    // starts when its current write returns.
+    let loopsEnded = false;
+    const loops = Promise.allSettled([this.readLoopDone, ...this.loopRuns]).then(() => {
+      loopsEnded = true;
+    });
     while (Date.now() < deadline) {
       this.flushAll();
-      if (this.inflight.size === 0 && this.bufferedCount() === 0) break;
-      await raceDeadline(this.inflight.size > 0 ? Promise.race(this.inflight) : sleep(10), deadline);
+      if (loopsEnded && this.inflight.size === 0 && this.bufferedCount() === 0) break;
+      const waits: Array<Promise<unknown>> = [...this.inflight, ...(loopsEnded ? [] : [loops])];
+      await raceDeadline(waits.length > 0 ? Promise.race(waits) : sleep(10), deadline);
     }
-    await raceDeadline(Promise.all(this.loopRuns), deadline);
     const left = this.held.size;
     this.logger.log({ leftPending: left, ...this.metrics.snapshot(), batchLatencyMs: undefined }, 'stream worker stopped');
   }
@@ -140,7 +150,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
           await this.group.ensureGroups().catch(() => undefined);
         }
         if (failures === 1 || failures % 20 === 0) this.logger.warn({ err: describeError(err), failures }, 'stream read failed; retrying');
-        await sleep(backoffDelayMs(failures, this.settings.retryBaseMs, this.settings.retryCapMs) + 50);
+        await this.pause(backoffDelayMs(failures, this.settings.retryBaseMs, this.settings.retryCapMs) + 50);
         continue;
       }
       this.accept(entries);
@@ -149,10 +159,11 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   /** Triage and buffer entries (from a read or a claim). */
   private accept(entries: DeliveredEntry[]): void {
+    const now = Date.now();
     for (const entry of entries) {
       const key = `${entry.stream}\u0000${entry.id}`;
       if (this.held.has(key)) continue;
-      this.held.set(key, { entry, since: Date.now() });
+      this.held.set(key, { entry, since: now });
       const prepared = this.processor.prepare(entry);
       if (prepared.kind === 'dead') {
         this.deadBuffer.push(prepared);
@@ -160,6 +171,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
       }
       const buf = this.bufferOf(prepared.shard);
       buf.items.push(prepared);
+      buf.arrivedAt.push(now);
       if (buf.items.length >= this.settings.batchSize) this.flushShard(prepared.shard, false);
       else this.armTimer(prepared.shard, buf);
     }
@@ -174,19 +186,20 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private bufferOf(shard: number): ShardBuffer {
     let buf = this.shardBuffers.get(shard);
     if (!buf) {
-      buf = { items: [], writing: 0, due: false };
+      buf = { items: [], arrivedAt: [], writing: 0, due: false };
       this.shardBuffers.set(shard, buf);
     }
     return buf;
   }
 
-  /** BATCH_TIMEOUT_MS after the first event entered an empty buffer, that buffer is due. */
+  /** A buffer becomes due BATCH_TIMEOUT_MS after its oldest event arrived. */
   private armTimer(shard: number, buf: ShardBuffer): void {
-    if (buf.timer || buf.items.length === 0 || this.stopping) return;
+    if (buf.timer || buf.items.length === 0 || buf.due || this.stopping) return;
+    const delay = Math.max(0, buf.arrivedAt[0] + this.settings.batchTimeoutMs - Date.now());
     buf.timer = setTimeout(() => {
       buf.timer = undefined;
       this.flushShard(shard, true);
-    }, this.settings.batchTimeoutMs);
+    }, delay);
   }
 
   /**
@@ -199,7 +212,11 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     if (due) buf.due = true;
     while (buf.writing < this.settings.maxWritesPerShard && (buf.items.length >= this.settings.batchSize || (buf.due && buf.items.length > 0))) {
       const batch = buf.items.splice(0, this.settings.batchSize);
-      buf.due = false;
+      buf.arrivedAt.splice(0, batch.length);
+      // What is left is due by its own oldest event, not by the one just written: when a due
+      // buffer held more than a batch, its remainder has usually waited out the timeout too,
+      // and re-arming a full BATCH_TIMEOUT_MS for it would add that much latency again.
+      buf.due = this.stopping || (buf.items.length > 0 && Date.now() - buf.arrivedAt[0] >= this.settings.batchTimeoutMs);
       if (buf.timer) clearTimeout(buf.timer);
       buf.timer = undefined;
       buf.writing += 1;
@@ -266,6 +283,20 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     while (!this.stopping && this.held.size >= this.heldLimit) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
+  }
+
+  /** Sleeps `ms`, or less if the worker stops meanwhile (shutdown waits for the read loop). */
+  private pause(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const end = (): void => {
+        clearTimeout(timer);
+        this.stopWaiters.delete(end);
+        resolve();
+      };
+      const timer = setTimeout(end, ms);
+      this.stopWaiters.add(end);
+    });
   }
 
   private wake(): void {
