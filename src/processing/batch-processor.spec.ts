@@ -49,6 +49,7 @@ describe('BatchProcessor', () => {
   let rollupFailures: Error[];
   let storedIds: Set<string>;
   let lookupFails: boolean;
+  let takeFails: boolean;
   let processor: BatchProcessor;
   let metrics: WorkerMetrics;
 
@@ -67,6 +68,7 @@ describe('BatchProcessor', () => {
     takenElsewhere = new Set();
     storedIds = new Set();
     lookupFails = false;
+    takeFails = false;
     metrics = new WorkerMetrics();
     const shard = { index: 2, name: 'mongo-shard-2' } as Shard;
     const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -99,7 +101,10 @@ describe('BatchProcessor', () => {
       } as unknown as DlqRepository,
       {
         ack: async (es: DeliveredEntry[]) => void acked.push(...es.map((e) => e.id)),
-        takeUncertainWrites: async (es: DeliveredEntry[]) => es.filter((e) => !takenElsewhere.has(e.id)),
+        takeUncertainWrites: async (es: DeliveredEntry[]) => {
+          if (takeFails) throw new Error('ERR unknown command');
+          return es.filter((e) => !takenElsewhere.has(e.id));
+        },
         recordTransientFailure: async (es: DeliveredEntry[], unsure: DeliveredEntry[] = [], processedAtMs = 0) => {
           transient.push(...es.map((e) => e.id));
           uncertainRecorded.push(...unsure.map((e) => ({ id: e.id, processedAtMs })));
@@ -249,6 +254,43 @@ describe('BatchProcessor', () => {
       expect(dlq.map((d) => [d.eventId, d.reason])).toEqual([['m2', 'max-deliveries']]);
       expect(acked.sort()).toEqual([stored.entry.id, missing.entry.id].sort());
       expect(metrics.duplicates).toBe(1);
+    });
+
+    const overDeliveredUnsure = (id: string, writes: number[]) => {
+      const p = processor.prepare({ ...good(id, 4), uncertainWrites: writes });
+      if (p.kind !== 'dead') throw new Error('expected dead');
+      return p;
+    };
+
+    it('counts one stored by an earlier uncertain write (its processedAt on record) once, with rollups', async () => {
+      // The fake shard answers processedAt = new Date(1) for stored ids.
+      const adopted = overDeliveredUnsure('m4', [7, 1]);
+      const otherWrite = overDeliveredUnsure('m5', [7]);
+      const elsewhere = overDeliveredUnsure('m6', [1]);
+      storedIds.add('m4').add('m5').add('m6');
+      takenElsewhere.add(elsewhere.entry.id);
+      const outcome = await processor.deadLetter([adopted, otherWrite, elsewhere]);
+      expect(outcome).toEqual({ stored: 1, duplicates: 2, dlq: 0, deferred: 0 });
+      expect(rolled.map((d) => [d._id, d.processedAt.getTime()])).toEqual([['m4', 1]]);
+      expect(acked.sort()).toEqual([adopted.entry.id, otherWrite.entry.id, elsewhere.entry.id].sort());
+      expect(metrics.processed).toBe(1);
+      expect(metrics.duplicates).toBe(2);
+      expect(dlq).toEqual([]);
+    });
+
+    it('leaves it pending when the uncertain-write record cannot be taken over', async () => {
+      const d = overDeliveredUnsure('m9', [1]);
+      storedIds.add('m9');
+      takeFails = true;
+      expect(await processor.deadLetter([d])).toEqual({ stored: 0, duplicates: 0, dlq: 0, deferred: 1 });
+      expect(acked).toEqual([]);
+      expect(transient).toEqual([d.entry.id]);
+      expect(rolled).toEqual([]);
+    });
+
+    it('an over-delivered entry without uncertain writes carries no document (nothing to count)', () => {
+      expect(overDelivered('m7').doc).toBeUndefined();
+      expect(overDeliveredUnsure('m8', [1]).doc).toMatchObject({ _id: 'm8', userId: 'u1' });
     });
 
     it('stays pending (a transient failure) when the shard cannot say whether it is stored', async () => {

@@ -35,6 +35,11 @@ export interface DeadLetter {
   userId: string | null;
   /** For max-deliveries: the shard its document would be on, when the entry decodes to one. */
   shard?: number;
+  /**
+   * For max-deliveries with uncertain writes on record: the document, so that one such write
+   * found to have stored it can still be counted (rollups) before the entry is acked.
+   */
+  doc?: StoredEventDocument;
 }
 
 export type PreparedEntry = PreparedEvent | DeadLetter;
@@ -81,14 +86,23 @@ export class BatchProcessor {
   prepare(entry: DeliveredEntry): PreparedEntry {
     const counted = entry.deliveries - entry.transientFailures;
     if (counted > this.settings.maxDeliveries) {
-      const ids = peekIds(entry.fields);
+      const decoded = tryDecode(entry.fields);
       const dead = this.dead(entry, 'max-deliveries', {
         message:
           `delivered ${entry.deliveries} times (${entry.transientFailures} ended in a transient storage failure); ` +
           `more than MAX_DELIVERIES=${this.settings.maxDeliveries} without an outcome`,
-      }, ids.eventId, ids.userId);
+      }, decoded?.event.eventId, decoded?.event.userId);
       // deadLetter() first checks whether an earlier delivery stored it after all.
-      if (dead.eventId !== null && dead.userId !== null) dead.shard = this.router.indexFor(dead.userId);
+      if (dead.eventId !== null && dead.userId !== null) {
+        dead.shard = this.router.indexFor(dead.userId);
+        if (decoded && (entry.uncertainWrites?.length ?? 0) > 0) {
+          try {
+            dead.doc = toStoredDocument(decoded, new Date(0));
+          } catch {
+            // Not a valid event: no write of it can have stored it.
+          }
+        }
+      }
       return dead;
     }
     let decoded;
@@ -207,16 +221,19 @@ export class BatchProcessor {
     if (all.length === 0) return EMPTY;
     const checked = await this.settleStored(all, log);
     const items = checked.dead;
-    if (items.length === 0) return { ...EMPTY, duplicates: checked.duplicates, deferred: checked.deferred };
+    if (items.length === 0) return { ...EMPTY, stored: checked.stored, duplicates: checked.duplicates, deferred: checked.deferred };
     const outcome = await this.recordDead(items, log);
-    return { ...outcome, duplicates: checked.duplicates, deferred: outcome.deferred + checked.deferred };
+    return { ...outcome, stored: checked.stored, duplicates: checked.duplicates, deferred: outcome.deferred + checked.deferred };
   }
 
   /**
-   * Over-delivered entries whose document is on its shard: ack as duplicates. If the shard cannot
-   * tell (down), leave them pending as a transient failure — never dead-letter on a guess.
+   * Over-delivered entries whose document is on its shard: ack them. One stored by an earlier
+   * delivery's uncertain write (its processedAt is on record) was never counted: the delivery that
+   * takes over that record counts it (rollups) as EventWriter.write does; the rest are duplicates.
+   * If the shard (or the record) cannot tell, leave them pending as a transient failure — never
+   * dead-letter on a guess.
    */
-  private async settleStored(items: DeadLetter[], log: BatchLog): Promise<{ dead: DeadLetter[]; duplicates: number; deferred: number }> {
+  private async settleStored(items: DeadLetter[], log: BatchLog): Promise<{ dead: DeadLetter[]; stored: number; duplicates: number; deferred: number }> {
     const byShard = new Map<number, DeadLetter[]>();
     const dead: DeadLetter[] = [];
     for (const d of items) {
@@ -228,28 +245,51 @@ export class BatchProcessor {
       if (list) list.push(d);
       else byShard.set(d.shard, [d]);
     }
+    let stored = 0;
     let duplicates = 0;
     let deferred = 0;
     for (const [shardIndex, list] of byShard) {
       const shard = this.shards.get(shardIndex);
-      let stored: Map<string, unknown>;
+      let found: Map<string, Date | undefined>;
       try {
-        stored = await this.writer.findStored(shard, list.map((d) => d.eventId!));
+        found = await this.writer.findStored(shard, list.map((d) => d.eventId!));
       } catch (err) {
         await this.defer(list.map((d) => d.entry), `stored check before dead-lettering failed: ${describeError(err).message}`, shard.name, log);
         deferred += list.length;
         continue;
       }
-      const done = list.filter((d) => stored.has(d.eventId!));
-      dead.push(...list.filter((d) => !stored.has(d.eventId!)));
+      dead.push(...list.filter((d) => !found.has(d.eventId!)));
+      let done = list.filter((d) => found.has(d.eventId!));
+      const adoptable = done.filter((d) => d.doc && d.entry.uncertainWrites?.includes(found.get(d.eventId!)?.getTime() ?? NaN));
+      let adopted: DeadLetter[] = [];
+      if (adoptable.length > 0) {
+        try {
+          const taken = new Set(await this.retrying(() => this.group.takeUncertainWrites(adoptable.map((d) => d.entry)), isRedisTransientError));
+          adopted = adoptable.filter((d) => taken.has(d.entry));
+        } catch (err) {
+          const unsure = new Set(adoptable);
+          done = done.filter((d) => !unsure.has(d));
+          await this.defer(adoptable.map((d) => d.entry), `uncertain-write record unreadable: ${describeError(err).message}`, shard.name, log);
+          deferred += adoptable.length;
+        }
+      }
+      if (adopted.length > 0) {
+        const docs = adopted.map((d) => ({ ...d.doc!, processedAt: found.get(d.eventId!)! }));
+        await this.applyRollups(shardIndex, docs, log);
+        this.metrics.processed += adopted.length;
+        stored += adopted.length;
+      }
       if (done.length > 0) {
-        log.warn({ shard: shard.name, entries: done.length }, 'entries over MAX_DELIVERIES are stored already; acked as duplicates, not dead-lettered');
+        log.warn(
+          { shard: shard.name, entries: done.length, countedNow: adopted.length },
+          'entries over MAX_DELIVERIES are stored already; acked, not dead-lettered',
+        );
         await this.ack(done.map((d) => d.entry), log);
-        this.metrics.duplicates += done.length;
-        duplicates += done.length;
+        this.metrics.duplicates += done.length - adopted.length;
+        duplicates += done.length - adopted.length;
       }
     }
-    return { dead, duplicates, deferred };
+    return { dead, stored, duplicates, deferred };
   }
 
   private async recordDead(items: DeadLetter[], log: BatchLog): Promise<BatchOutcome> {
@@ -360,13 +400,12 @@ export class BatchProcessor {
   }
 }
 
-/** eventId/userId of an entry for the DLQ record, without trusting it to parse. */
-function peekIds(fields: string[]): { eventId: string | null; userId: string | null } {
+/** The decoded entry, or undefined when it does not parse (for the DLQ record, without trusting it). */
+function tryDecode(fields: string[]): ReturnType<typeof decodeStreamEntry> | undefined {
   try {
-    const { event } = decodeStreamEntry(fields);
-    return { eventId: event.eventId, userId: event.userId };
+    return decodeStreamEntry(fields);
   } catch {
-    return { eventId: null, userId: null };
+    return undefined;
   }
 }
 
