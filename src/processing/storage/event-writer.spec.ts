@@ -22,13 +22,15 @@ class FakeEvents {
   sqlRefuse = new Set<string>();
   /** Every insert fails with an unknown server code (the shard's backend is broken, not a document). */
   brokenBackend = false;
+  /** Whether the backend is broken at insert call n (1-based); probes ask about the next call. */
+  brokenAt: (call: number) => boolean = () => false;
 
   async insertMany(docs: StoredEventDocument[]): Promise<void> {
     this.calls += 1;
     const failure = this.failures.shift();
     const unknownRefusal = () =>
       new MongoBulkWriteError({ message: 'ERROR: unsupported Unicode escape sequence (SQLSTATE 22P05)', code: 1, writeErrors: [] }, {} as never);
-    if (this.brokenBackend) throw unknownRefusal();
+    if (this.brokenBackend || this.brokenAt(this.calls)) throw unknownRefusal();
     const culprit = docs.findIndex((d) => this.sqlRefuse.has(d._id));
     if (culprit >= 0) {
       // Like FerretDB v1.24: the documents before the culprit are stored, then the command fails.
@@ -103,7 +105,7 @@ describe('EventWriter', () => {
     const probe = {
       updateOne: async () => {
         probes += 1;
-        if (probeFails) throw new MongoBulkWriteError({ message: 'backend down', code: 1, writeErrors: [] }, {} as never);
+        if (probeFails || events.brokenAt(events.calls + 1)) throw new MongoBulkWriteError({ message: 'backend down', code: 1, writeErrors: [] }, {} as never);
       },
     };
     const collection = (name: string) => (name === WRITE_PROBE_COLLECTION ? probe : events);
@@ -293,11 +295,32 @@ describe('EventWriter', () => {
       expect([...events.stored.keys()].sort()).toEqual(['a', 'b', 'c']);
     });
 
-    it('a lone refused document is the culprit once a probe write on the shard succeeds', async () => {
+    it('a lone refused document is the culprit once it is refused again between two successful probe writes', async () => {
       events.sqlRefuse.add('nul');
       const r = await writer.write(shard, [doc('nul')]);
       expect(r.rejected).toEqual([expect.objectContaining({ index: 0, code: 1 })]);
-      expect(probes).toBe(1);
+      expect(probes).toBe(2);
+      expect(events.calls).toBe(2);
+    });
+
+    it('a backend that fails in the middle of a split: the documents it refused stay pending, none is dead-lettered', async () => {
+      events.sqlRefuse.add('nul');
+      // Call 1: the batch (a stored, then the culprit); 2: a (11000, ours); 3: nul; from 4 on the backend is down.
+      events.brokenAt = (call) => call >= 4;
+      const r = await writer.write(shard, [doc('a'), doc('nul'), doc('b'), doc('c')]);
+      expect(r.inserted).toEqual([0]);
+      expect(r.rejected).toEqual([]);
+      expect(r.deferred.sort()).toEqual([1, 2, 3]);
+    });
+
+    it('a backend that comes back before the probe: the refused documents are written alone again, only the culprit is refused', async () => {
+      events.sqlRefuse.add('nul');
+      events.brokenAt = (call) => call === 4 || call === 5; // b and c refused by a short blip
+      const r = await writer.write(shard, [doc('a'), doc('nul'), doc('b'), doc('c')]);
+      expect(r.inserted.sort()).toEqual([0, 2, 3]);
+      expect(r.rejected).toEqual([expect.objectContaining({ index: 1, code: 1 })]);
+      expect(r.deferred).toEqual([]);
+      expect([...events.stored.keys()].sort()).toEqual(['a', 'b', 'c']);
     });
 
     it('a lone refused document stays pending when the probe fails too (the shard, not the document)', async () => {

@@ -152,8 +152,13 @@ export class EventWriter {
       todo = r.transient;
       lastError = r.error;
       if (r.refused.length > 0) {
-        if (await this.shardStoresOthers(db, r, tried)) result.rejected.push(...r.refused);
-        else todo = [...todo, ...r.refused.map((x) => x.index)];
+        const v = await this.confirmRefusals(collection, db, docs, r, tried);
+        result.inserted.push(...v.inserted);
+        result.rejected.push(...v.rejected);
+        duplicateCandidates.push(...v.duplicateCandidates);
+        for (const i of v.uncertain) uncertain.add(i);
+        todo = [...todo, ...v.retry];
+        lastError ??= v.error;
       }
       if (todo.length === 0 || attempt >= attempts) break;
       // Another batch has meanwhile declared the shard down: stop retrying, keep entries pending.
@@ -265,14 +270,48 @@ export class EventWriter {
   }
 
   /**
-   * Whether documents refused with an unknown server code are the culprits: yes when another
-   * document of the same split was accepted (inserted, or answered as a duplicate); for a batch
-   * of one, when a tiny probe write on the same shard succeeds right after. When every document
-   * of a larger batch is refused the same way, the shard (not each document) is the problem.
+   * Documents refused with an unknown server code are dead-lettered only as proven culprits. The
+   * shard must store other documents: others of the same split were accepted (for a batch of one,
+   * a probe write succeeds). When every document of a larger batch is refused the same way, the
+   * shard (not each document) is the problem. And each must be refused again when written alone
+   * once more, between two successful probe writes: a backend that fails or comes back in the
+   * middle of a split refuses good documents too, and those are then retried (or stored now),
+   * not dead-lettered.
    */
-  private async shardStoresOthers(db: NonNullable<Shard['connection']['db']>, r: AttemptResult, batchSize: number): Promise<boolean> {
-    if (r.inserted.length > 0 || r.duplicateCandidates.length > 0) return true;
-    if (batchSize > 1) return false;
+  private async confirmRefusals(
+    collection: EventsCollection,
+    db: NonNullable<Shard['connection']['db']>,
+    docs: StoredEventDocument[],
+    r: AttemptResult,
+    batchSize: number,
+  ): Promise<{ inserted: number[]; rejected: RejectedDocument[]; duplicateCandidates: number[]; retry: number[]; uncertain: number[]; error?: unknown }> {
+    const out = { inserted: [] as number[], rejected: [] as RejectedDocument[], duplicateCandidates: [] as number[], retry: [] as number[], uncertain: [] as number[], error: undefined as unknown };
+    const retryAll = (list: RejectedDocument[]): typeof out => {
+      out.retry.push(...list.map((x) => x.index));
+      return out;
+    };
+    const othersAccepted = r.inserted.length > 0 || r.duplicateCandidates.length > 0;
+    if (!othersAccepted && batchSize > 1) return retryAll(r.refused);
+    if (!(await this.probeWrite(db))) return retryAll(r.refused);
+    const again: RejectedDocument[] = [];
+    for (const x of r.refused) {
+      const one = await this.attempt(collection, docs, [x.index]);
+      out.inserted.push(...one.inserted);
+      out.duplicateCandidates.push(...one.duplicateCandidates);
+      out.rejected.push(...one.rejected);
+      out.retry.push(...one.transient);
+      if (one.outcomeUnknown) out.uncertain.push(...one.transient);
+      out.error ??= one.error;
+      again.push(...one.refused);
+    }
+    if (again.length === 0) return out;
+    if (await this.probeWrite(db)) out.rejected.push(...again);
+    else retryAll(again);
+    return out;
+  }
+
+  /** A tiny write on the shard, outside the events collection: does it take writes right now? */
+  private async probeWrite(db: NonNullable<Shard['connection']['db']>): Promise<boolean> {
     try {
       await withTimeout(
         db
