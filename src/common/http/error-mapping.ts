@@ -1,4 +1,5 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
+import { isRedisTransientError } from '../../redis/redis-errors';
 import { ApiError, DependencyUnavailableError } from './api-error';
 import { ErrorCode, ErrorDetail, ErrorEnvelope } from './error-codes';
 
@@ -51,8 +52,10 @@ function isDependencyDown(err: unknown): string | undefined {
   if (err instanceof DependencyUnavailableError) return err.dependency;
   if (!(err instanceof Error)) return undefined;
   if (UNAVAILABLE_ERROR_NAMES.has(err.name)) return err.name.startsWith('Mongo') ? 'MongoDB' : 'A dependency';
-  const msg = err.message ?? '';
-  if (/Connection is closed|Stream isn't writeable|ECONNREFUSED|ETIMEDOUT|ECONNRESET/.test(msg)) return 'A dependency';
+  // Lost or refused connections (any client), and Redis stalls or refusals that pass: ioredis's
+  // "Command timed out", BUSY, LOADING, OOM… — the same list the worker retries on. A dependency
+  // that cannot serve now is a 503 with Retry-After, never a 500.
+  if (isRedisTransientError(err)) return 'A dependency';
   return undefined;
 }
 
