@@ -3,8 +3,8 @@ import { ApiError } from '../common/http/api-error';
 import { AnalyticsCache } from './analytics-cache';
 import { Interval, MetricsQueryDto, TimeseriesQueryDto, UserEventsQueryDto } from './dto/analytics-query.dto';
 import { RollupReader, TopUser } from './rollup.reader';
-import { Granularity, RETENTION_SECONDS } from './rollups/rollup-granularity';
-import { bucketsOf, MAX_RANGE_SECONDS, planIntervalWindow, planMetricsWindow, PRESET_RANGES, tile, TimeWindow } from './time-window';
+import { Granularity, isRetained, RETENTION_SECONDS } from './rollups/rollup-granularity';
+import { bucketsOf, MAX_RANGE_SECONDS, MAX_TIMESERIES_POINTS, planIntervalWindow, planMetricsWindow, PRESET_RANGES, tile, TimeWindow } from './time-window';
 import { decodeCursor, UserEventsReader, UserEventView } from './user-events.reader';
 
 export const TOP_USERS = 10;
@@ -37,10 +37,21 @@ const round2 = (n: number): number => Math.round(n * 100) / 100;
 const iso = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString();
 const bad = (field: string, message: string): ApiError => ApiError.validation('Request validation failed', [{ field, message }]);
 
+/**
+ * Epoch ms of an ISO 8601 date-time. The DTO's IsISO8601 admits forms Date.parse cannot read
+ * (week dates, ordinal dates, basic format, a comma fraction): those get a 400 naming the field,
+ * not a misleading "from must be before to".
+ */
+function parseInstant(field: 'from' | 'to', value: string): number {
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) throw bad(field, `${field} must be an ISO 8601 date-time such as 2026-12-01T10:00:00Z (calendar date, extended format)`);
+  return ms;
+}
+
 /** Resolves from/to (ISO strings) into epoch seconds with the issue's rules: from < to, at most 400 days. */
 function resolveRange(from: string | undefined, to: string | undefined, defaultSpan: number, nowMs: number): { from: number; to: number } {
-  const toMs = to !== undefined ? Date.parse(to) : nowMs;
-  const fromMs = from !== undefined ? Date.parse(from) : toMs - defaultSpan * 1000;
+  const toMs = to !== undefined ? parseInstant('to', to) : nowMs;
+  const fromMs = from !== undefined ? parseInstant('from', from) : toMs - defaultSpan * 1000;
   if (!(fromMs < toMs)) throw bad('from', 'from must be before to');
   if (toMs - fromMs > MAX_RANGE_SECONDS * 1000) throw bad('to', 'the range may span at most 400 days');
   return { from: Math.floor(fromMs / 1000), to: Math.ceil(toMs / 1000) };
@@ -68,6 +79,10 @@ export class AnalyticsService {
     const range = resolveRange(q.from, q.to, span, nowMs);
     const now = Math.floor(nowMs / 1000);
     const window = planMetricsWindow(range.from, range.to, now);
+    // Rollups end with the day granularity's retention; a userId query reads raw events instead.
+    if (q.userId === undefined && !isRetained(window.start, window.g, now)) {
+      throw bad('from', `analytics rollups are kept for ${RETENTION_SECONDS.d / 86_400} days; from must be within them (or filter by userId)`);
+    }
     const key = AnalyticsCache.normalize('metrics', { start: window.start, end: window.end, width: window.width, eventType: q.eventType, userId: q.userId });
     return this.cache.getOrCompute(key, () =>
       q.userId !== undefined ? this.userMetrics(window, q.userId, q.eventType) : this.rollupMetrics(window, now, q.eventType),
@@ -82,6 +97,10 @@ export class AnalyticsService {
     if (!window) {
       throw bad('interval', `${interval} data is kept for ${RETENTION_SECONDS[g] / 86_400} days; use a coarser interval for older ranges`);
     }
+    const points = (window.end - window.start) / window.width;
+    if (points > MAX_TIMESERIES_POINTS) {
+      throw bad('to', `the range holds ${points} ${interval} buckets; at most ${MAX_TIMESERIES_POINTS} per request: narrow it or use a coarser interval`);
+    }
     const key = AnalyticsCache.normalize('timeseries', { start: window.start, end: window.end, g, eventType: q.eventType });
     return this.cache.getOrCompute(key, async () => {
       const buckets = bucketsOf(window);
@@ -95,8 +114,8 @@ export class AnalyticsService {
     let from: Date | undefined;
     let to: Date | undefined;
     if (q.from !== undefined || q.to !== undefined) {
-      const toMs = q.to !== undefined ? Date.parse(q.to) : nowMs + 86_400_000; // events may be up to 24 h ahead
-      const fromMs = q.from !== undefined ? Date.parse(q.from) : toMs - MAX_RANGE_SECONDS * 1000;
+      const toMs = q.to !== undefined ? parseInstant('to', q.to) : nowMs + 86_400_000; // events may be up to 24 h ahead
+      const fromMs = q.from !== undefined ? parseInstant('from', q.from) : toMs - MAX_RANGE_SECONDS * 1000;
       if (!(fromMs < toMs)) throw bad('from', 'from must be before to');
       if (toMs - fromMs > MAX_RANGE_SECONDS * 1000) throw bad('to', 'the range may span at most 400 days');
       from = new Date(fromMs);

@@ -9,6 +9,13 @@ export const MAX_RANGE_SECONDS = 400 * 86_400;
  */
 export const MAX_POINTS = 200;
 
+/**
+ * Most buckets one timeseries answer lists: 400 days of hours fit, minutes up to ~7 days (they
+ * are kept 3). Without a cap a minute interval over a 400-day range (ending in the future) read
+ * ~576,000 buckets per shard for one request.
+ */
+export const MAX_TIMESERIES_POINTS = 10_000;
+
 export const PRESET_RANGES = { '15m': 15 * 60, '1h': 3_600, '24h': 86_400, '7d': 7 * 86_400 } as const;
 export type PresetRange = keyof typeof PRESET_RANGES;
 

@@ -420,5 +420,27 @@ describe('analytics (real API, worker, Redis rollups, FerretDB shards)', () => {
       expect(res.body.error.code).toBe('VALIDATION_ERROR');
       expect(JSON.stringify(res.body.error.details)).toContain(field);
     });
+
+    const isoIn = (ms: number) => new Date(Date.now() + ms).toISOString();
+    it.each([
+      // Older than the day rollups' retention: was a 500 (the fallback window could not be tiled).
+      ['/api/v1/analytics/metrics?from=2025-06-01T00:00:00Z&to=2025-06-08T00:00:00Z', 'from', /kept for 402 days/],
+      [`/api/v1/analytics/metrics?from=${isoIn(-405 * DAY)}&to=${isoIn(-10 * DAY)}`, 'from', /kept for 402 days/],
+      // ISO 8601 forms Date.parse cannot read: named, not "from must be before to".
+      ['/api/v1/analytics/metrics?from=2026-11-01T00:00:00Z&to=2026-W48', 'to', /ISO 8601 date-time/],
+      ['/api/v1/analytics/timeseries?from=20261201T000000Z', 'from', /ISO 8601 date-time/],
+      ['/api/v1/analytics/users/user-00/events?to=2026-032', 'to', /ISO 8601 date-time/],
+      // ~11,600 minute buckets (the range may end in the future): capped at 10,000.
+      [`/api/v1/analytics/timeseries?interval=minute&from=${isoIn(-3_600_000)}&to=${isoIn(8 * DAY)}`, 'to', /at most 10000/],
+    ])('%s → 400 on %s with a precise message', async (path, field, message) => {
+      const res = await get(path);
+      expect(res.status).toBe(400);
+      expect(res.body.error.details).toEqual([{ field, message: expect.stringMatching(message) }]);
+    });
+
+    it('still answers a userId query over a range older than the rollups (raw events), and 400 days of hours', async () => {
+      expect((await get('/api/v1/analytics/metrics?from=2025-06-01T00:00:00Z&to=2025-06-08T00:00:00Z&userId=user-00')).status).toBe(200);
+      expect((await get(`/api/v1/analytics/timeseries?interval=hour&from=${isoIn(-DAY)}&to=${isoIn(398 * DAY)}`)).status).toBe(200);
+    });
   });
 });
