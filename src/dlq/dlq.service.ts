@@ -1,6 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { ApiError } from '../common/http/api-error';
+import { ErrorCode } from '../common/http/error-codes';
 import { decodeStreamEntry } from '../events/stream-entry';
 import { RedisKeys } from '../redis/redis-keys';
 import { REDIS_CLIENT } from '../redis/redis.tokens';
@@ -46,6 +47,8 @@ export interface ReplayResult {
 /** Most entries one `all: true` replay moves (the rest on the next call); bounds the request. */
 export const REPLAY_ALL_LIMIT = 10_000;
 const PAGE = 500;
+/** Tries at removing replayed entries from the DLQ before the answer says they could not be. */
+const REMOVE_ATTEMPTS = 3;
 
 @Injectable()
 export class DlqService {
@@ -127,8 +130,35 @@ export class DlqService {
       if (appended.length === 0) throw replies.find((r) => r?.[0])?.[0] ?? new Error('replay failed');
       for (const id of failed) result.skipped.push({ id, reason: 'append to the stream failed; try again' });
     }
-    await this.repo.deleteIds(appended);
+    await this.removeReplayed(appended, result);
     result.replayed.push(...appended);
+  }
+
+  /**
+   * The entries are in the stream now: they leave the DLQ (a short retry rides out a blip). If
+   * shard 0 still refuses, the answer must not say "nothing was accepted": it is a 503 saying what
+   * was appended, since a retry appends those again (each event is still stored once, by its _id).
+   */
+  private async removeReplayed(appended: string[], result: ReplayResult): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.repo.deleteIds(appended);
+        return;
+      } catch (err) {
+        if (attempt < REMOVE_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+          continue;
+        }
+        throw new ApiError(
+          HttpStatus.SERVICE_UNAVAILABLE,
+          ErrorCode.SERVICE_UNAVAILABLE,
+          `${result.replayed.length + appended.length} entries were appended to the stream, but ${appended.length} of them could not be ` +
+            'removed from the DLQ (MongoDB unavailable); replaying them again appends them again, and each event is still stored once',
+          undefined,
+          1,
+        );
+      }
+    }
   }
 }
 
