@@ -174,6 +174,15 @@ describe('EventWriter', () => {
     expect(events.lookups.sort()).toEqual(['a', 'b']);
   });
 
+  it('two entries with the same eventId in one batch count once, even after a lost answer', async () => {
+    events.failures = ['network-after'];
+    // A replay beside its original's redelivery: one document, the rollups must see it once.
+    const r = await writer.write(shard, [doc('a'), doc('x'), doc('x')]);
+    expect(r.inserted.sort()).toEqual([0, 1]);
+    expect(r.duplicates).toEqual([2]);
+    expect([...events.stored.keys()].sort()).toEqual(['a', 'x']);
+  });
+
   it('reports the documents of a deferred write whose answers were lost as uncertain', async () => {
     events.failures = ['network-after', 'network-after', 'network-after'];
     const r = await writer.write(shard, [doc('a'), doc('b')]);

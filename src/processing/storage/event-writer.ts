@@ -175,6 +175,7 @@ export class EventWriter {
       breaker.success();
     }
     if (duplicateCandidates.length > 0) await this.resolveDuplicates(collection, docs, duplicateCandidates, uncertain, result, priorWrites);
+    countEachDocumentOnce(docs, result);
     return result;
   }
 
@@ -396,6 +397,26 @@ export class EventWriter {
       return r;
     }
   }
+}
+
+/**
+ * Two entries of one batch can carry the same eventId (a DLQ replay beside its original's
+ * redelivery, a client's manual XADD). They are one document: when a lost answer made both look
+ * written by this call (both 11000 on the retry, both found with our processedAt), only the
+ * first counts as inserted (the rollups must see the event once); the others are duplicates.
+ */
+function countEachDocumentOnce(docs: StoredEventDocument[], result: ShardWriteResult): void {
+  if (result.inserted.length < 2) return;
+  const seen = new Set<string>();
+  const again = new Set<number>();
+  for (const i of [...result.inserted].sort((a, b) => a - b)) {
+    if (seen.has(docs[i]._id)) again.add(i);
+    else seen.add(docs[i]._id);
+  }
+  if (again.size === 0) return;
+  result.inserted = result.inserted.filter((i) => !again.has(i));
+  result.adopted = result.adopted.filter((i) => !again.has(i));
+  result.duplicates.push(...again);
 }
 
 /** The per-document errors of a MongoBulkWriteError, or undefined for any other failure. */
