@@ -83,6 +83,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     // Blocking reads must neither hit the 2 s command timeout nor fail while Redis reconnects.
     this.reader = await this.connections.connect('stream-reader', {
       commandTimeout: undefined,
+      socketTimeout: undefined,
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
     });

@@ -2,6 +2,9 @@ import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
 import { AppConfig } from '../config/app-config';
 
+/** No reply for this long while commands wait: the socket is dead (far above any command we send). */
+export const SOCKET_TIMEOUT_MS = 5_000;
+
 /**
  * Creates and owns every ioredis connection of the process. Blocking reads (XREADGROUP BLOCK)
  * and pub/sub each need a connection of their own; all are closed on shutdown.
@@ -16,7 +19,11 @@ export class RedisConnections implements OnApplicationShutdown {
   /**
    * Connects and resolves once the server answers; rejects fast if it does not (boot fails).
    * Defaults favour the request path: no offline queue (a request while Redis is down fails at
-   * once, so the API answers 503 instead of waiting) and a bounded command time.
+   * once, so the API answers 503 instead of waiting) and a bounded command time. A command that
+   * timed out stays queued in the client, arguments and all, until its reply comes: while Redis
+   * hangs (paused, blackholed network) rather than refusing, every request would add to that queue
+   * (up to 5 MiB each) for as long as TCP keeps the socket. So a socket that has not answered for
+   * SOCKET_TIMEOUT_MS is dropped: its queue fails at once and the client reconnects.
    */
   async connect(name: string, overrides: RedisOptions = {}): Promise<Redis> {
     const client = new Redis(this.config.REDIS_URL, {
@@ -25,6 +32,7 @@ export class RedisConnections implements OnApplicationShutdown {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: 2_000,
+      socketTimeout: SOCKET_TIMEOUT_MS,
       connectTimeout: 2_000,
       retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
       ...overrides,

@@ -10,6 +10,8 @@ import { ApiKeysService } from '../../src/auth/api-keys/api-keys.service';
 import { UsersService } from '../../src/auth/users/users.service';
 import { EventAppender } from '../../src/ingestion/event-appender';
 import { EventValidator, PreparedEvent } from '../../src/ingestion/event-validator';
+import { INGEST_REDIS } from '../../src/ingestion/ingestion.tokens';
+import { SOCKET_TIMEOUT_MS } from '../../src/redis/redis-connections';
 import { freePort, waitFor } from '../support/child-process';
 import { startTestApp } from '../support/test-app';
 import { testEnv, uniqueSuffix } from '../support/test-env';
@@ -163,7 +165,31 @@ describe('ingestion when Redis goes away (private redis-server)', () => {
     expect(retry).toEqual({ statuses: ['accepted'] });
     expect(await inspect.xlen(env.STREAM_KEY)).toBe(before + 1);
   });
+
+  it('Redis hung past the socket timeout → the client drops the socket and the scripts it held (no memory kept for the hang); recovers', async () => {
+    const client = app.get<Redis>(INGEST_REDIS);
+    await waitFor(async () => ((await post('/api/v1/events', event())).status === 202 ? true : undefined), 20_000, 200);
+    const batch = () => ({ events: Array.from({ length: 50 }, () => event({ payload: { pad: 'x'.repeat(2_000) } })) });
+    server.pause();
+    try {
+      const answers = await Promise.all(Array.from({ length: 8 }, () => post('/api/v1/events/batch', batch())));
+      expect(answers.map((r) => r.status)).toEqual(Array(8).fill(503));
+      // Answered 503 after the 2 s command timeout, yet the scripts (~100 KB each) are still queued…
+      expect(heldCommands(client)).toBeGreaterThan(0);
+      // …until the socket has been silent for SOCKET_TIMEOUT_MS: then it is dropped with them.
+      await waitFor(async () => (heldCommands(client) === 0 ? true : undefined), SOCKET_TIMEOUT_MS + 3_000, 100);
+    } finally {
+      server.resume();
+    }
+    await waitFor(async () => ((await post('/api/v1/events', event())).status === 202 ? true : undefined), 20_000, 200);
+  });
 });
+
+/** Scripts (and other request commands) an ioredis client still holds, sent and unanswered; its own ready check aside. */
+function heldCommands(client: Redis): number {
+  const queue = (client as unknown as { commandQueue: { toArray(): Array<{ command: { name: string } }> } }).commandQueue;
+  return queue.toArray().filter((c) => c.command.name !== 'info').length;
+}
 
 function expiredCount(errorstats: string): number {
   const m = /errorstat_EVP_EXPIRED:count=(\d+)/.exec(errorstats);
