@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { RedisKeys } from '../redis/redis-keys';
-import { BacklogMonitor, streamBacklog } from './backlog-monitor';
+import { BACKLOG_STALE_MS, BacklogMonitor, streamBacklog } from './backlog-monitor';
 import { RedisClock } from './redis-clock';
 
 const group = (fields: Record<string, unknown>) => Object.entries(fields).flat();
@@ -24,7 +24,7 @@ describe('streamBacklog', () => {
 describe('BacklogMonitor', () => {
   /** A fake Redis whose XINFO GROUPS/XLEN answer `state.length` entries, none delivered; `gate` holds an answer back. */
   function monitor(limit: number) {
-    const state = { length: 0, gate: undefined as Promise<void> | undefined };
+    const state = { length: 0, gate: undefined as Promise<void> | undefined, fail: undefined as Error | undefined };
     const redis = {
       pipeline: () => {
         const p = {
@@ -34,6 +34,7 @@ describe('BacklogMonitor', () => {
           exec: async () => {
             const length = state.length; // what the server holds when the command arrives
             await state.gate;
+            if (state.fail) throw state.fail;
             return [
               [null, []],
               [null, length],
@@ -67,6 +68,34 @@ describe('BacklogMonitor', () => {
     state.length = 10;
     await gauge.sample();
     expect([gauge.current(), gauge.isOverloaded()]).toEqual([10, false]);
+  });
+
+  it('keeps the last value while sampling fails, and stops refusing on it once it is stale', async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    try {
+      const { state, gauge } = monitor(100);
+      state.length = 500;
+      await gauge.sample();
+      expect(gauge.isOverloaded()).toBe(true);
+      state.fail = new Error('Connection is closed.');
+      jest.setSystemTime(1_000_000 + BACKLOG_STALE_MS - 1);
+      await gauge.sample();
+      expect(gauge.isOverloaded()).toBe(true); // a recent value still holds
+      jest.setSystemTime(1_000_000 + BACKLOG_STALE_MS + 1);
+      await gauge.sample();
+      expect([gauge.current(), gauge.isOverloaded()]).toEqual([500, false]); // requests meet Redis (503 if it is down)
+      state.fail = undefined;
+      await gauge.sample();
+      expect(gauge.isOverloaded()).toBe(true); // fresh again
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('fails the boot when the first sample fails (an ACL without XLEN, a key of another type)', async () => {
+    const { state, gauge } = monitor(100);
+    state.fail = new Error("NOPERM User evp has no permissions to run the 'xlen' command");
+    await expect(gauge.onApplicationBootstrap()).rejects.toThrow(/cannot read the stream backlog.*NOPERM/);
   });
 
   it('keeps appends made while a sample was on its way (the sample may not include them)', async () => {

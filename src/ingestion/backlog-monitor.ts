@@ -17,6 +17,14 @@ export abstract class BacklogGauge {
 export const BACKLOG_SAMPLE_MS = 250;
 
 /**
+ * A backlog older than this is not acted on. Sampling fails mostly because Redis is down, and then
+ * a request must get the 503 of its own failed append, not a 429 from the last value seen; if Redis
+ * answers appends but not the sample, refusing on a frozen value (plus our own appends, which keep
+ * adding up) would turn into a permanent 429 that no worker progress can lift.
+ */
+export const BACKLOG_STALE_MS = 5_000;
+
+/**
  * Samples the backlog of every partition in one pipelined round trip every BACKLOG_SAMPLE_MS:
  * per consumer group `lag` (entries not yet delivered) + `pending` (delivered, not acked); the
  * slowest group counts, because the stream cannot shrink below what it still needs. Without a
@@ -39,6 +47,8 @@ export class BacklogMonitor extends BacklogGauge implements OnApplicationBootstr
   private appendedTotal = 0;
   private sampling = false;
   private failing = false;
+  /** Date.now() of the last sample that succeeded. */
+  private sampledAt = 0;
 
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
@@ -50,6 +60,7 @@ export class BacklogMonitor extends BacklogGauge implements OnApplicationBootstr
   }
 
   isOverloaded(): boolean {
+    if (Date.now() - this.sampledAt > BACKLOG_STALE_MS) return false;
     return this.current() > this.config.MAX_STREAM_BACKLOG;
   }
 
@@ -63,7 +74,9 @@ export class BacklogMonitor extends BacklogGauge implements OnApplicationBootstr
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.sample();
+    // The first sample must work: a Redis that answers appends but not XLEN/XINFO (an ACL without
+    // them, a key of another type under the stream's name) would leave ingestion without backpressure.
+    await this.sample({ strict: true });
     this.timer = setInterval(() => void this.sample(), BACKLOG_SAMPLE_MS);
     this.timer.unref();
   }
@@ -72,8 +85,11 @@ export class BacklogMonitor extends BacklogGauge implements OnApplicationBootstr
     clearInterval(this.timer);
   }
 
-  /** One sample; keeps the previous value when Redis does not answer (ingestion fails on its own then). */
-  async sample(): Promise<void> {
+  /**
+   * One sample; keeps the previous value when Redis does not answer (ingestion fails on its own
+   * then), for BACKLOG_STALE_MS. `strict`: a failure is thrown (boot).
+   */
+  async sample({ strict = false }: { strict?: boolean } = {}): Promise<void> {
     if (this.sampling) return;
     this.sampling = true;
     try {
@@ -98,10 +114,17 @@ export class BacklogMonitor extends BacklogGauge implements OnApplicationBootstr
       if (!timeErr && Array.isArray(time)) this.clock.observe(Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000), sentAt, answeredAt);
       this.backlog = total;
       this.appendedSinceSample = this.appendedTotal - appendedAtSend;
+      this.sampledAt = answeredAt;
       if (this.failing) this.logger.log('backlog sampling restored');
       this.failing = false;
     } catch (err) {
-      if (!this.failing) this.logger.warn({ reason: (err as Error).message }, 'backlog sampling failed; keeping the last value');
+      if (strict) throw new Error(`Redis (REDIS_URL): cannot read the stream backlog (XINFO GROUPS, XLEN): ${(err as Error).message}`);
+      if (!this.failing) {
+        this.logger.warn(
+          { reason: (err as Error).message, staleAfterMs: BACKLOG_STALE_MS },
+          'backlog sampling failed; keeping the last value, and not refusing on it once it is stale',
+        );
+      }
       this.failing = true;
     } finally {
       this.sampling = false;
