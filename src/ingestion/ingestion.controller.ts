@@ -11,7 +11,7 @@ import type { RequestLogRouteConfig } from '../logging/request-log.hook';
 import { AdmissionRouteConfig } from './admission-gate';
 import { IngestionStats, IngestionStatsService } from './ingestion-stats.service';
 import { BatchResult, IngestionService, SingleResult } from './ingestion.service';
-import { MAX_EVENT_BYTES } from './schemas/event.schema';
+import { MAX_SINGLE_BODY_BYTES } from './schemas/event.schema';
 
 type IngestRequest = FastifyRequest & RequestWithPrincipal;
 
@@ -32,11 +32,11 @@ export class IngestionController {
     private readonly statsService: IngestionStatsService,
   ) {}
 
-  /** 202 accepted, 200 for a duplicate eventId. The body limit here is one event (413 beyond). */
+  /** 202 accepted, 200 for a duplicate eventId; 413 for an event over 32 KiB as stored (or a body over 192 KiB). */
   @Post()
   @UseGuards(ApiKeyGuard)
   @HttpCode(HttpStatus.ACCEPTED)
-  @RouteConfig({ bodyLimit: MAX_EVENT_BYTES, ...QUIET_SUCCESS })
+  @RouteConfig({ bodyLimit: MAX_SINGLE_BODY_BYTES, ...QUIET_SUCCESS })
   async ingestOne(@Req() req: IngestRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<Envelope<SingleResult>> {
     const data = await this.ingestion.ingestOne(req.body, { apiKeyId: req.principal?.apiKeyId ?? null, receivedAt: Date.now() });
     if (data.duplicate) void reply.status(HttpStatus.OK);

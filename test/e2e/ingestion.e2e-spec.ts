@@ -195,6 +195,19 @@ describe('ingestion (real app, real Redis, real API keys)', () => {
       expect((await post('/api/v1/events', fits)).status).toBe(202);
     });
 
+    it('the 32 KiB rule is on the stored event, as in a batch: escapes and dropped fields do not count; a body over 192 KiB → 413', async () => {
+      const raw = (body: string) => request(http).post('/api/v1/events').set('x-api-key', apiKey).set('content-type', 'application/json').send(body);
+      // ~60 KB of body (\u00e9 is 6 bytes), ~20 KB stored (é is 2 bytes of UTF-8).
+      const escaped = JSON.stringify(event({ payload: { text: 'é'.repeat(10_000) } })).replace(/é/g, '\\u00e9');
+      expect(escaped.length).toBeGreaterThan(50_000);
+      expect((await raw(escaped)).status).toBe(202);
+      const withJunk = event({ junk: 'x'.repeat(40_000) });
+      const res = await post('/api/v1/events', withJunk);
+      expect(res.status).toBe(202);
+      expect(await dedupExists(withJunk.eventId as string)).toBe(1);
+      expectError(await post('/api/v1/events', event({ junk: 'x'.repeat(200 * 1024) })), 413, 'PAYLOAD_TOO_LARGE');
+    });
+
     it('Fastify errors keep the envelope: malformed JSON → 400, empty body → 400, text/plain → 415', async () => {
       const raw = (type: string, body: string) => request(http).post('/api/v1/events').set('x-api-key', apiKey).set('content-type', type).send(body);
       expectError(await raw('application/json', '{"eventType": '), 400, 'VALIDATION_ERROR');
