@@ -96,13 +96,14 @@ describe('IngestionService', () => {
     expect(appender.recorded).toBe(2);
   });
 
-  it('a single event over 32 KiB → 413 PAYLOAD_TOO_LARGE; an invalid one → 400 and counted as rejected', async () => {
+  it('a single event over 32 KiB → 413 PAYLOAD_TOO_LARGE; an invalid one → 400; both counted as rejected', async () => {
     const { appender, service } = make(allAccepted);
     const big = (await service.ingestOne(ev({ payload: { s: 'x'.repeat(33 * 1024) } }), ctx).catch((e: unknown) => e)) as ApiError;
     expect([big.getStatus(), big.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    expect(appender.recorded).toBe(1);
     const bad = (await service.ingestOne(ev({ priority: 99 }), ctx).catch((e: unknown) => e)) as ApiError;
     expect([bad.getStatus(), bad.code, bad.details]).toEqual([400, 'VALIDATION_ERROR', [expect.objectContaining({ field: 'priority' })]]);
-    expect(appender.recorded).toBe(1);
+    expect(appender.recorded).toBe(2);
     expect(appender.calls).toHaveLength(0);
   });
 

@@ -45,8 +45,9 @@ export class IngestionService {
     const prepared = this.validator.prepare(body, ctx);
     if (!prepared.ok) {
       this.metrics?.rejected(prepared.tooLarge ? 'too_large' : 'invalid');
-      if (prepared.tooLarge) throw new ApiError(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE, prepared.details[0].message, prepared.details);
+      // metrics:rejected counts a too-large event too, as it does inside a batch.
       this.appender.recordRejected(1);
+      if (prepared.tooLarge) throw new ApiError(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE, prepared.details[0].message, prepared.details);
       throw ApiError.validation('Event validation failed', prepared.details);
     }
     const { statuses, failure } = await this.appender.append([prepared], 0, ctx);
