@@ -6,7 +6,7 @@ import type { RedisConnections } from '../redis/redis-connections';
 import type { BatchOutcome, BatchProcessor, PreparedEntry, PreparedEvent } from './batch-processor';
 import type { EventWriter } from './storage/event-writer';
 import type { ClaimPage, ConsumerGroup, DeliveredEntry } from './stream/consumer-group';
-import { StreamWorker } from './stream-worker.service';
+import { READER_SOCKET_SLACK_MS, StreamWorker } from './stream-worker.service';
 import { WorkerMetrics } from './worker-metrics';
 import { WorkerSettings } from './worker-settings';
 
@@ -29,6 +29,7 @@ describe('StreamWorker', () => {
   let writeMs: number[];
   let claim: (page: ClaimPage) => void;
   let claimCalls: number;
+  let readerOptions: Record<string, unknown> | undefined;
 
   beforeAll(() => Logger.overrideLogger(false));
 
@@ -69,6 +70,7 @@ describe('StreamWorker', () => {
       deadLetter: async () => outcome(0),
     } as unknown as BatchProcessor;
     const reader = { on: () => undefined, client: async () => 1 };
+    readerOptions = undefined;
     worker = new StreamWorker(
       settings,
       group,
@@ -76,7 +78,12 @@ describe('StreamWorker', () => {
       { anyShardPausing: () => false } as unknown as EventWriter,
       { count: 1, all: [] } as unknown as MongoShards,
       { ensureIndexes: async () => undefined } as unknown as DlqRepository,
-      { connect: async () => reader } as unknown as RedisConnections,
+      {
+        connect: async (_name: string, options: Record<string, unknown>) => {
+          readerOptions = options;
+          return reader;
+        },
+      } as unknown as RedisConnections,
       new WorkerMetrics(),
     );
     await worker.onApplicationBootstrap();
@@ -97,6 +104,10 @@ describe('StreamWorker', () => {
     deliver(e);
     await jest.advanceTimersByTimeAsync(0);
   };
+
+  it("reads on a connection without command timeout, whose socket is dropped when silent well past BLOCK", () => {
+    expect(readerOptions).toMatchObject({ commandTimeout: undefined, socketTimeout: settings.blockMs + READER_SOCKET_SLACK_MS });
+  });
 
   it('writes a partial buffer BATCH_TIMEOUT_MS after its oldest event arrived', async () => {
     await read(entries('a', 3));

@@ -23,6 +23,9 @@ interface ShardBuffer {
   due: boolean;
 }
 
+/** How much longer than BLOCK the reader's socket may stay silent before it is dropped. */
+export const READER_SOCKET_SLACK_MS = 5_000;
+
 /** Indexes every shard's events collection needs (analytics reads by time/type and per user). */
 export const EVENT_INDEXES = [
   { key: { timestamp: 1, eventType: 1 }, name: 'timestamp_1_eventType_1' },
@@ -80,10 +83,12 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   async onApplicationBootstrap(): Promise<void> {
     await this.group.ensureGroups();
     await this.ensureIndexes();
-    // Blocking reads must neither hit the 2 s command timeout nor fail while Redis reconnects.
+    // Blocking reads must neither hit the 2 s command timeout nor fail while Redis reconnects. A
+    // read answers within BLOCK ms, so a socket silent for much longer is dead (a silent network
+    // partition would otherwise hold the read until TCP keep-alive notices, ~2 h by default).
     this.reader = await this.connections.connect('stream-reader', {
       commandTimeout: undefined,
-      socketTimeout: undefined,
+      socketTimeout: this.settings.blockMs + READER_SOCKET_SLACK_MS,
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
     });
@@ -341,10 +346,11 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   private async hygiene(): Promise<void> {
-    const trimmed = await this.group.trim();
-    this.metrics.trimmed += trimmed;
-    const expired = await this.group.expireConsumers();
-    if (expired > 0) this.logger.log({ consumers: expired }, 'removed idle consumers with nothing pending');
+    // Each job on its own: a failing trim must not keep consumers from expiring, nor the reverse.
+    const [trimmed, expired] = await Promise.allSettled([this.group.trim(), this.group.expireConsumers()]);
+    if (trimmed.status === 'fulfilled') this.metrics.trimmed += trimmed.value;
+    if (expired.status === 'fulfilled' && expired.value > 0) this.logger.log({ consumers: expired.value }, 'removed idle consumers with nothing pending');
+    for (const r of [trimmed, expired]) if (r.status === 'rejected') throw r.reason;
   }
 
   /** A periodic job: never overlapping itself, failures logged and retried next round. */

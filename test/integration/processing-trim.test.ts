@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Redis from 'ioredis';
-import { ConsumerGroup } from '../../src/processing/stream/consumer-group';
+import { ConsumerGroup, TRIM_SCRIPT } from '../../src/processing/stream/consumer-group';
 import { waitFor } from '../support/child-process';
 import { appendEvents, makeEvent, pendingCount, ShardView } from '../support/stream-fixtures';
 import { startTestApp } from '../support/test-app';
@@ -106,5 +106,53 @@ describe('processing: stream trimming', () => {
       expect(info.get('lag')).toBe(0);
     }
     expect(await shards.total()).toBe(1_500 + sent);
+  });
+
+  describe('the trim point (TRIM_SCRIPT on a scratch stream)', () => {
+    const key = `${stream}:trim-point`;
+    const trimPoint = async (): Promise<string> => ((await redis.eval(TRIM_SCRIPT, 1, key)) as [string, number])[0];
+    const readAll = async (group: string) => redis.call('XREADGROUP', 'GROUP', group, 'c', 'COUNT', 1000, 'STREAMS', key, '>');
+    beforeEach(async () => {
+      await redis.del(key);
+    });
+    afterAll(async () => {
+      await redis.del(key);
+    });
+
+    it('keeps the exact oldest pending id, even with sequence numbers beyond 2^53', async () => {
+      for (const id of ['5-9007199254740993', '5-9007199254740995', '5-9007199254740997']) await redis.xadd(key, id, 'f', 'v');
+      await redis.xgroup('CREATE', key, 'g', '0');
+      await readAll('g');
+      await redis.xack(key, 'g', '5-9007199254740993');
+      // As a Lua double 9007199254740995 is 9007199254740996: trimming there would drop the pending entry.
+      expect(await trimPoint()).toBe('5-9007199254740995');
+    });
+
+    it('does not overflow after the largest sequence number', async () => {
+      await redis.xadd(key, '123-18446744073709551615', 'f', 'v');
+      await redis.xgroup('CREATE', key, 'g', '0');
+      const [[, entries]] = (await readAll('g')) as Array<[string, Array<[string]>]>;
+      await redis.xack(key, 'g', entries[0][0]);
+      expect(await trimPoint()).toBe('123-18446744073709551615');
+    });
+
+    it('does not trim past a group rewound with XGROUP SETID while it had pending entries', async () => {
+      for (let i = 1; i <= 5; i++) await redis.xadd(key, `${i}-0`, 'f', 'v');
+      await redis.xgroup('CREATE', key, 'g', '0');
+      await readAll('g');
+      await redis.xack(key, 'g', '1-0', '2-0');
+      expect(await trimPoint()).toBe('3-0'); // the oldest pending one
+      await redis.xgroup('SETID', key, 'g', '1-0'); // an operator replays from 1-0
+      expect(await trimPoint()).toBe('1-0');
+    });
+
+    it('takes the slowest of several groups, undelivered entries included', async () => {
+      for (let i = 1; i <= 5; i++) await redis.xadd(key, `${i}-0`, 'f', 'v');
+      await redis.xgroup('CREATE', key, 'fast', '0');
+      await redis.xgroup('CREATE', key, 'slow', '2-0'); // has read up to 2-0 and acked it
+      const [[, entries]] = (await readAll('fast')) as Array<[string, Array<[string]>]>;
+      await redis.xack(key, 'fast', ...entries.map(([id]) => id));
+      expect(await trimPoint()).toBe('2-0');
+    });
   });
 });

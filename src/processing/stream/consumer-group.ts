@@ -59,37 +59,42 @@ type RawEntry = [string, string[] | null];
 
 /**
  * Lowest entry id any consumer group of the stream may still need, and XTRIM MINID to it, in one
- * atomic script (no group can move between the look and the trim). For each group:
- *   - with pending entries: the oldest pending id (XPENDING summary);
- *   - without: the id right after last-delivered-id (everything after it is undelivered).
- * The minimum over all groups is the trim point; approximate trimming (`~`) only removes whole
- * macro nodes, so it trims at most that much, never more. No group → no trim.
- * Returns {minId, trimmedCount} or false.
+ * atomic script (no group can move between the look and the trim). For each group, the lower of
+ * its oldest pending id (XPENDING summary) and its last-delivered-id: everything after that is
+ * undelivered, and keeping the last-delivered entry itself costs one acked entry. Both count even
+ * when entries are pending, so a group rewound with XGROUP SETID is not trimmed past its new
+ * position. The minimum over all groups is the trim point; approximate trimming (`~`) only removes
+ * whole macro nodes, so it trims at most that much, never more. No group → no trim.
+ * Ids are compared as strings of digits (Redis writes them without leading zeros): Lua numbers are
+ * doubles, which round sequence numbers above 2^53 and overflow at 2^64 - 1.
+ * Returns {minId, trimmedCount} or false. Exported for its tests.
  */
-const TRIM_SCRIPT = `
+export const TRIM_SCRIPT = `
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 if #groups == 0 then return false end
-local bestMs, bestSeq, bestId
-local function consider(ms, seq)
-  if bestMs == nil or ms < bestMs or (ms == bestMs and seq < bestSeq) then
-    bestMs, bestSeq = ms, seq
-    bestId = string.format('%d-%d', ms, seq)
-  end
+local function numlt(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
 end
+local function idlt(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  if am ~= bm then return numlt(am, bm) end
+  return numlt(as, bs)
+end
+local best
 for _, g in ipairs(groups) do
   local info = {}
   for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+  local need = info['last-delivered-id']
   if tonumber(info['pending']) > 0 then
-    local summary = redis.call('XPENDING', KEYS[1], info['name'])
-    local ms, seq = string.match(summary[2], '^(%d+)-(%d+)$')
-    consider(tonumber(ms), tonumber(seq))
-  else
-    local ms, seq = string.match(info['last-delivered-id'], '^(%d+)-(%d+)$')
-    consider(tonumber(ms), tonumber(seq) + 1)
+    local oldest = redis.call('XPENDING', KEYS[1], info['name'])[2]
+    if idlt(oldest, need) then need = oldest end
   end
+  if best == nil or idlt(need, best) then best = need end
 end
-local trimmed = redis.call('XTRIM', KEYS[1], 'MINID', '~', bestId)
-return {bestId, trimmed}
+local trimmed = redis.call('XTRIM', KEYS[1], 'MINID', '~', best)
+return {best, trimmed}
 `;
 
 /**
@@ -315,15 +320,25 @@ export class ConsumerGroup {
     return { entries, next };
   }
 
-  /** Trims every partition stream below what any group still needs; returns entries removed. */
+  /**
+   * Trims every partition stream below what any group still needs; returns entries removed. A
+   * partition that fails (its key missing after Redis restarted empty, say) does not keep the
+   * others from being trimmed: the first failure is thrown after all were tried.
+   */
   async trim(): Promise<number> {
     let removed = 0;
+    let failure: unknown;
     for (const { partition, stream } of this.streams) {
-      const result = (await this.redis.eval(TRIM_SCRIPT, 1, stream)) as [string, number] | null;
-      if (!result) continue;
-      removed += Number(result[1]);
-      await this.forgetTransientBelow(partition, result[0]);
+      try {
+        const result = (await this.redis.eval(TRIM_SCRIPT, 1, stream)) as [string, number] | null;
+        if (!result) continue;
+        removed += Number(result[1]);
+        await this.forgetTransientBelow(partition, result[0]);
+      } catch (err) {
+        failure ??= err;
+      }
     }
+    if (failure !== undefined) throw failure;
     return removed;
   }
 
