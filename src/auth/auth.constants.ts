@@ -3,8 +3,15 @@
 /** JWT lifetime: 24 h (contract §5). */
 export const JWT_TTL_SECONDS = 24 * 60 * 60;
 
-/** Positive Redis cache entries (valid key, known user). */
-export const REDIS_POSITIVE_TTL_MS = 60 * 60 * 1000;
+/**
+ * Positive Redis cache entries (valid key, known user). Short on purpose: a revocation committed in
+ * PostgreSQL while Redis could not be updated (an outage) leaves the old "valid" entry behind, and
+ * this bounds how long it can be trusted once Redis is back. One PostgreSQL read per active key
+ * and minute for the whole cluster is the price (it was 1 h).
+ */
+export const REDIS_POSITIVE_TTL_MS = 60 * 1000;
+/** "Revoked" is final, so it may be kept long (it saves PostgreSQL a read per use of a dead key). */
+export const REDIS_REVOKED_TTL_MS = 60 * 60 * 1000;
 /** Negative Redis entries (unknown key): long enough that a repeated bad key cannot hammer PostgreSQL. */
 export const REDIS_NEGATIVE_TTL_MS = 5 * 1000;
 /**

@@ -1,5 +1,7 @@
-import { Injectable, Optional } from '@nestjs/common';
-import { DependencyUnavailableError } from '../../common/http/api-error';
+import { HttpStatus, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
+import { ApiError } from '../../common/http/api-error';
+import { ErrorCode } from '../../common/http/error-codes';
+import { REDIS_POSITIVE_TTL_MS } from '../auth.constants';
 import { PrismaService } from '../../prisma/prisma.service';
 import { postgres } from '../prisma-errors';
 import { AuthCacheStore, InvalidationMessage } from './auth-cache.store';
@@ -9,9 +11,10 @@ import { API_KEY_STATE_SELECT, apiKeySnapshot, REVOKED_API_KEY, USER_STATE_SELEC
 /**
  * Port: called after PostgreSQL changed something that authentication depends on. Once it
  * returns, every API process refuses the old state within 1 s (Redis holds the new state and
- * in-process caches were told to drop theirs). It throws when Redis cannot be updated, so the
- * caller can report failure and the operator retry (the PostgreSQL change stays; retrying
- * republishes it).
+ * in-process caches were told to drop theirs). When Redis cannot be updated it throws a 503 that
+ * says the change is saved (the PostgreSQL change stays; a retry republishes it), and keeps
+ * retrying in the background meanwhile: the stale "valid" entry Redis still holds would otherwise
+ * be trusted again once Redis is back, for up to its TTL (REDIS_POSITIVE_TTL_MS).
  */
 export abstract class AuthCacheInvalidator {
   abstract apiKeyRevoked(keyHash: string): Promise<void>;
@@ -19,8 +22,15 @@ export abstract class AuthCacheInvalidator {
   abstract userChanged(userId: string): Promise<void>;
 }
 
+/** Background republication: first retry after this, doubling up to the cap, until the TTL has run out. */
+const REPUBLISH_FIRST_MS = 500;
+const REPUBLISH_CAP_MS = 5_000;
+
 @Injectable()
-export class RedisAuthCacheInvalidator extends AuthCacheInvalidator {
+export class RedisAuthCacheInvalidator extends AuthCacheInvalidator implements OnModuleDestroy {
+  private readonly logger = new Logger('auth');
+  private readonly retries = new Set<NodeJS.Timeout>();
+
   constructor(
     private readonly prisma: PrismaService,
     private readonly store: AuthCacheStore,
@@ -31,12 +41,18 @@ export class RedisAuthCacheInvalidator extends AuthCacheInvalidator {
     super();
   }
 
+  onModuleDestroy(): void {
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
+  }
+
   async apiKeyRevoked(keyHash: string): Promise<void> {
-    await this.redis(async () => {
+    // This process refuses the key at once, whatever Redis does.
+    this.local?.onMessage(`k:${keyHash}`);
+    await this.publish('the revocation', async () => {
       await this.store.putApiKey(keyHash, REVOKED_API_KEY);
       await this.store.publish([`k:${keyHash}`]);
     });
-    this.local?.onMessage(`k:${keyHash}`);
   }
 
   async userChanged(userId: string): Promise<void> {
@@ -48,7 +64,9 @@ export class RedisAuthCacheInvalidator extends AuthCacheInvalidator {
       }),
     );
     if (!user) return;
-    await this.redis(async () => {
+    this.local?.onMessage(`u:${userId}`);
+    // Versioned writes (set-if-newer): a late retry never puts back an older state.
+    await this.publish("the user's change", async () => {
       const writes: Promise<unknown>[] = [this.store.putUser(userSnapshot(user))];
       const messages: InvalidationMessage[] = [`u:${userId}`];
       for (const key of user.apiKeys) {
@@ -57,14 +75,35 @@ export class RedisAuthCacheInvalidator extends AuthCacheInvalidator {
       await Promise.all(writes);
       await this.store.publish(messages);
     });
-    this.local?.onMessage(`u:${userId}`);
   }
 
-  private async redis(operation: () => Promise<void>): Promise<void> {
+  private async publish(what: string, operation: () => Promise<void>): Promise<void> {
     try {
       await operation();
     } catch (err) {
-      throw new DependencyUnavailableError('Redis', err);
+      this.logger.warn({ err: (err as Error).message, what }, 'auth change saved but not published (Redis); retrying in the background');
+      this.retryInBackground(what, operation, Date.now() + REDIS_POSITIVE_TTL_MS, REPUBLISH_FIRST_MS);
+      throw new ApiError(
+        HttpStatus.SERVICE_UNAVAILABLE,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        `${what} is saved, but Redis is unavailable to tell every API process; it is retried in the background and ` +
+          `cached grants expire within ${REDIS_POSITIVE_TTL_MS / 1000} s; repeat the request to confirm`,
+        undefined,
+        1,
+      );
     }
+  }
+
+  private retryInBackground(what: string, operation: () => Promise<void>, until: number, delayMs: number): void {
+    if (Date.now() >= until) return;
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      operation().then(
+        () => this.logger.log({ what }, 'auth change published after a Redis failure'),
+        () => this.retryInBackground(what, operation, until, Math.min(REPUBLISH_CAP_MS, delayMs * 2)),
+      );
+    }, delayMs);
+    timer.unref();
+    this.retries.add(timer);
   }
 }

@@ -3,8 +3,8 @@ import type Redis from 'ioredis';
 import { RedisKeys } from '../../redis/redis-keys';
 import { REDIS_CLIENT } from '../../redis/redis.tokens';
 import { RedisScript } from '../redis-script';
-import { REDIS_NEGATIVE_TTL_MS, REDIS_POSITIVE_TTL_MS } from '../auth.constants';
-import { ApiKeySnapshot, UserSnapshot, VERSION_UNKNOWN, Versioned } from './auth-cache.types';
+import { REDIS_NEGATIVE_TTL_MS, REDIS_POSITIVE_TTL_MS, REDIS_REVOKED_TTL_MS } from '../auth.constants';
+import { ApiKeySnapshot, UserSnapshot, VERSION_REVOKED, VERSION_UNKNOWN, Versioned } from './auth-cache.types';
 
 /**
  * SET unless the entry already holds an equal or higher version. Writers are request handlers
@@ -41,7 +41,7 @@ export class AuthCacheStore {
   }
 
   putApiKey(keyHash: string, entry: Versioned<ApiKeySnapshot>): Promise<boolean> {
-    const ttl = entry.version === VERSION_UNKNOWN ? REDIS_NEGATIVE_TTL_MS : REDIS_POSITIVE_TTL_MS;
+    const ttl = entry.version === VERSION_UNKNOWN ? REDIS_NEGATIVE_TTL_MS : entry.version === VERSION_REVOKED ? REDIS_REVOKED_TTL_MS : REDIS_POSITIVE_TTL_MS;
     return this.setIfNewer(this.keys.authApiKey(keyHash), entry, ttl);
   }
 
