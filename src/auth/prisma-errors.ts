@@ -12,9 +12,17 @@ export function isPostgresUnavailable(err: unknown): boolean {
   if (UNAVAILABLE_NAMES.has(err.name)) return true;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
-  // pg errors that escape Prisma's mapping (socket closed mid-query).
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection terminated|connection timeout/i.test(err.message);
+  // pg and pg-pool errors that escape Prisma's mapping, here or in the cause it wraps: socket
+  // closed mid-query; no connection free in time ("timeout exceeded when trying to connect"); no
+  // answer in time (query_timeout, statement_timeout); a server shutting down or starting up
+  // (57P01-57P03), which the adapter passes on as a generic database error.
+  const cause = (err as { cause?: unknown }).cause;
+  const text = `${err.message} ${cause instanceof Error ? cause.message : typeof cause === 'string' ? cause : ''}`;
+  return UNAVAILABLE_MESSAGE.test(text);
 }
+
+const UNAVAILABLE_MESSAGE =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|canceling statement due to statement timeout|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery mode)|57P0[123]/i;
 
 /** Runs a PostgreSQL operation; an outage becomes DependencyUnavailableError (→ 503). */
 export async function postgres<T>(operation: () => Promise<T>): Promise<T> {

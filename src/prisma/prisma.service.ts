@@ -3,6 +3,9 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { AppConfig } from '../config/app-config';
 import { PrismaClient } from '../generated/prisma/client';
 
+/** Longest a query may wait for its answer (client side); the server cancels a statement 1 s earlier. */
+export const PG_QUERY_TIMEOUT_MS = 5_000;
+
 /**
  * The PostgreSQL client (users, API keys). Prisma 7 with the pg driver adapter: no query engine
  * binary. Boot fails fast when the database is unreachable; the pool is closed on shutdown.
@@ -17,6 +20,11 @@ export class PrismaService extends PrismaClient implements OnModuleInit, OnAppli
         connectionString: config.DATABASE_URL,
         // pg waits forever for a connection by default; a request must fail fast with 503 instead.
         connectionTimeoutMillis: 2_000,
+        // And for an answer: a server that stops answering on an open connection (paused, a
+        // silent network drop) held each query, then the whole pool, for ever. Our queries are
+        // single-row lookups and small writes, milliseconds each.
+        query_timeout: PG_QUERY_TIMEOUT_MS,
+        statement_timeout: PG_QUERY_TIMEOUT_MS - 1_000,
         max: 10,
       }),
     });
