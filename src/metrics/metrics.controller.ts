@@ -1,10 +1,13 @@
-import { Controller, Get, Sse, UseGuards } from '@nestjs/common';
+import { Controller, Get, Req, Sse, UseGuards } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import type { Observable } from 'rxjs';
+import type { IncomingHttpHeaders } from 'node:http';
+import { catchError, exhaustMap, filter, from, interval, Observable, of, take, takeUntil } from 'rxjs';
+import { AccessTokenVerifier, ApiKeyVerifier } from '../auth/credentials/credential-verifiers';
 import { Roles } from '../auth/decorators/roles.decorator';
 import { ApiKeyOrJwtGuard } from '../auth/guards/api-key-or-jwt.guard';
+import { apiKeyFrom, bearerTokenFrom } from '../auth/guards/credentials';
 import { RolesGuard } from '../auth/guards/roles.guard';
-import { LiveMetricsHub, SseMessage } from './live-metrics.hub';
+import { LIVE_INTERVAL_MS, LiveMetricsHub, SseMessage } from './live-metrics.hub';
 import { MetricsSnapshot, MetricsSnapshotService } from './metrics-snapshot.service';
 
 /** Contract §6: a JWT (VIEWER or above) or an API key. */
@@ -16,6 +19,8 @@ export class MetricsController {
   constructor(
     private readonly snapshots: MetricsSnapshotService,
     private readonly hub: LiveMetricsHub,
+    private readonly apiKeys: ApiKeyVerifier,
+    private readonly tokens: AccessTokenVerifier,
   ) {}
 
   @Get()
@@ -27,13 +32,29 @@ export class MetricsController {
   /**
    * Server-sent events, one a second: ingest rate, process rate, backlog, DLQ size. Browsers read
    * it with fetch() and an Authorization header (EventSource cannot send one; a token never goes
-   * in the URL). Streams end after 10 minutes; clients reconnect.
+   * in the URL). Streams end after 10 minutes; clients reconnect. The credential is checked again
+   * every tick (a local cache hit, mostly): a stream ends within a second or two of its key being
+   * revoked, its user disabled or its token expiring, not 10 minutes later. A check that cannot be
+   * made (Redis and PostgreSQL down) does not end it.
    */
   @Sse('live')
   @ApiOperation({ summary: 'Live metrics as server-sent events, one message a second (JSON in `data:`)' })
   @ApiProduces('text/event-stream')
   @ApiOkResponse({ description: 'text/event-stream; each `data:` line is a LiveMetricsMessage', content: { 'text/event-stream': { schema: { type: 'string' } } } })
-  live(): Observable<SseMessage> {
-    return this.hub.stream();
+  live(@Req() req: { headers: IncomingHttpHeaders }): Observable<SseMessage> {
+    const revoked = interval(LIVE_INTERVAL_MS).pipe(
+      exhaustMap(() => from(this.stillAuthorized(req.headers)).pipe(catchError(() => of(true)))),
+      filter((ok) => !ok),
+      take(1),
+    );
+    return this.hub.stream().pipe(takeUntil(revoked));
+  }
+
+  /** The guard's check again (the role is not: every role may read metrics). */
+  private async stillAuthorized(headers: IncomingHttpHeaders): Promise<boolean> {
+    const key = apiKeyFrom(headers);
+    if (key) return (await this.apiKeys.verify(key)) !== null;
+    const token = bearerTokenFrom(headers);
+    return typeof token === 'string' && (await this.tokens.verify(token)) !== null;
   }
 }

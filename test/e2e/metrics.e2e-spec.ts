@@ -264,6 +264,26 @@ describe('metrics (real app, real Redis/FerretDB, real credentials)', () => {
       }
     });
 
+    it('a stream ends within seconds of its API key being revoked (not at the 10-minute limit)', async () => {
+      const hub = app.get(LiveMetricsHub);
+      await waitFor(async () => hub.clients === 0);
+      const owner = await app.get(UsersService).create({ email: `metrics-revoke-${run}@example.test`, password: 'correct horse battery', role: 'OPERATOR' });
+      const created = await app.get(ApiKeysService).create(owner.id, { name: 'revoked while streaming' });
+      const res = await fetch(`${baseUrl}/api/v1/metrics/live`, { headers: { 'x-api-key': created.key } });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      expect((await reader.read()).done).toBe(false); // a first message
+      await app.get(ApiKeysService).revoke(created.id, 'operator');
+      const revokedAt = Date.now();
+      // Drain until the server ends the stream.
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        if (Date.now() - revokedAt > 10_000) throw new Error('stream still open 10 s after the revocation');
+      }
+      expect(Date.now() - revokedAt).toBeLessThan(5_000);
+      await waitFor(async () => hub.clients === 0);
+      expect((await request(http).get('/api/v1/metrics/live').set('x-api-key', created.key)).status).toBe(401);
+    });
+
     it('a client that disconnects is removed and the last one stops the timer', async () => {
       const hub = app.get(LiveMetricsHub);
       const clients = async () => (await request(http).get('/api/v1/metrics').set('x-api-key', apiKey)).body.data.live;
