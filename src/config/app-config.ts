@@ -15,6 +15,7 @@ import {
   ValidateBy,
 } from 'class-validator';
 import { APP_ROLES, AppRole } from './app-role';
+import { DEFAULT_CONSUMER_GROUP } from '../redis/redis-keys';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const NODE_ENVS = ['development', 'production', 'test'] as const;
@@ -113,7 +114,7 @@ export class AppConfig {
   STREAM_KEY = 'events_stream';
 
   @Matches(/^[A-Za-z0-9_.:-]{1,100}$/)
-  CONSUMER_GROUP = 'event-processors';
+  CONSUMER_GROUP = DEFAULT_CONSUMER_GROUP;
 
   @Type(() => Number)
   @IsInt()

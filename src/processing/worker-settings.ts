@@ -1,5 +1,6 @@
 import { AppConfig } from '../config/app-config';
 import { replicaId } from '../logging/replica-id';
+import { DEFAULT_CONSUMER_GROUP } from '../redis/redis-keys';
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
 
@@ -9,7 +10,7 @@ const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.m
  */
 export class WorkerSettings {
   /** Consumer group of every partition stream (CONSUMER_GROUP). */
-  group = 'event-processors';
+  group = DEFAULT_CONSUMER_GROUP;
   /** This process's consumer name: hostname-pid (unique among replicas). */
   consumer = replicaId();
   batchSize = 100;

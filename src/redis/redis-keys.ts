@@ -1,5 +1,8 @@
 import { stableBucket } from '../common/hashing/stable-hash';
 
+/** CONSUMER_GROUP's default (contract §2). */
+export const DEFAULT_CONSUMER_GROUP = 'event-processors';
+
 /**
  * Every Redis key name of the system is built here.
  *
@@ -75,10 +78,14 @@ export class RedisKeys {
 
   /**
    * Hash: stream entry id → how many of its deliveries ended in a transient storage failure
-   * (shard down). Those do not count toward MAX_DELIVERIES. Same hash tag as the partition's stream.
+   * (shard down), and `<id>:w` → its uncertain writes. Those do not count toward MAX_DELIVERIES.
+   * Same hash tag as the partition's stream. One per consumer group: two groups on one stream (a
+   * canary with its own CONSUMER_GROUP) must not read, count or take over each other's records.
+   * The default group keeps the name it always had, so an upgrade loses nothing.
    */
-  workerTransientFailures(partition: number): string {
-    return `${this.stream(partition)}:transient-failures`;
+  workerTransientFailures(partition: number, group: string): string {
+    const base = `${this.stream(partition)}:transient-failures`;
+    return group === DEFAULT_CONSUMER_GROUP ? base : `${base}:${group}`;
   }
 
   // --- analytics (rollups written by the worker, read by the API) ---

@@ -18,9 +18,10 @@ describe('processing: held entries are kept fresh (real Redis)', () => {
   const stream = env.STREAM_KEY;
   let redis: Redis;
 
-  const groupAs = (consumer: string): ConsumerGroup => {
+  const groupAs = (consumer: string, group?: string): ConsumerGroup => {
     const settings = new WorkerSettings();
     settings.consumer = consumer;
+    if (group) settings.group = group;
     settings.readCount = 100;
     return new ConsumerGroup(redis, new RedisKeys(stream, 1), settings);
   };
@@ -101,6 +102,30 @@ describe('processing: held entries are kept fresh (real Redis)', () => {
     await me.recordTransientFailure([b], [b], 1);
     await (me as unknown as { forgetTransientBelow(p: number, minId: string): Promise<void> }).forgetTransientBelow(0, '99999999999999-0');
     expect(await redis.hmget(failures, b.id, `${b.id}:w`)).toEqual([null, null]);
+  });
+
+  it("keeps each consumer group's transient failures and uncertain writes apart (two groups on one stream)", async () => {
+    // Groups created at the end of the stream: they see only the entry appended below.
+    for (const g of ['alpha', 'beta']) await redis.xgroup('CREATE', stream, g, '$');
+    const alpha = groupAs('worker-e', 'alpha');
+    const beta = groupAs('worker-f', 'beta');
+    await appendEvents(redis, stream, [makeEvent()]);
+    const [mine] = await readOnce(alpha);
+    const [theirs] = await readOnce(beta);
+    expect(theirs.id).toBe(mine.id);
+    await beta.recordTransientFailure([theirs], [theirs], 777);
+    // alpha neither sees beta's count nor can take over beta's record; its ack leaves them alone.
+    expect(await alpha.takeUncertainWrites([{ ...mine, uncertainWrites: [777] }])).toEqual([]);
+    await alpha.ack([{ ...mine, transientFailures: 1, uncertainWrites: [777] }]);
+    expect(await redis.hmget(`${stream}:transient-failures:beta`, theirs.id, `${theirs.id}:w`)).toEqual(['1', '777']);
+    expect(await redis.exists(`${stream}:transient-failures:alpha`)).toBe(0);
+    expect((await beta.takeUncertainWrites([theirs])).map((e) => e.id)).toEqual([theirs.id]);
+    await beta.ack([{ ...theirs, transientFailures: 1 }]);
+    expect(await redis.exists(`${stream}:transient-failures:beta`)).toBe(0);
+    for (const g of ['alpha', 'beta']) await redis.xgroup('DESTROY', stream, g);
+    // The default group has the entry too: take it out of the way of the next test.
+    const main = groupAs('worker-g');
+    await main.ack(await readOnce(main));
   });
 
   it('never takes back an entry another consumer has meanwhile reclaimed', async () => {

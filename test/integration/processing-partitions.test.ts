@@ -22,7 +22,7 @@ describe('processing: every partition is consumed', () => {
 
   afterAll(async () => {
     await app?.close();
-    await redis.del(...keys.allStreams(), ...[0, 1, 2].map((p) => keys.workerTransientFailures(p)));
+    await redis.del(...keys.allStreams(), ...[0, 1, 2].map((p) => keys.workerTransientFailures(p, 'event-processors')));
     await shards.dropAll();
     await shards.close();
     redis.disconnect();
