@@ -53,6 +53,15 @@ describe('loadAppConfig', () => {
 
   it('names a missing DATABASE_URL', () => {
     expect(() => loadAppConfig({})).toThrow(/DATABASE_URL/);
+    expect(() => loadAppConfig({ ROLE: 'api' })).toThrow(/DATABASE_URL/);
+  });
+
+  it('a worker needs neither DATABASE_URL nor JWT_SECRET (it opens no database and checks no tokens)', () => {
+    const worker = loadAppConfig({ ROLE: 'worker', NODE_ENV: 'production' });
+    expect(worker.ROLE).toBe('worker');
+    expect(worker.DATABASE_URL).toBeUndefined();
+    expect(() => loadAppConfig({ ROLE: 'api', NODE_ENV: 'production', DATABASE_URL: base.DATABASE_URL })).toThrow(/JWT_SECRET/);
+    expect(() => loadAppConfig({ ROLE: 'all', NODE_ENV: 'production' })).toThrow(/DATABASE_URL.*JWT_SECRET|JWT_SECRET.*DATABASE_URL/s);
   });
 
   it('names invalid variables but never prints their values', () => {

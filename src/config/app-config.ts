@@ -94,7 +94,9 @@ export class AppConfig {
   @Matches(/^rediss?:\/\/\S+$/)
   REDIS_URL = 'redis://127.0.0.1:6379';
 
-  // Required in every role: the API keeps users and keys there; health reports it.
+  // The API keeps users and keys there (and health reports it). A worker never opens it, so it
+  // need not hold the database password: role-specific, like Twenty's @ValidateIf variables.
+  @ValidateIf((c: AppConfig) => c.ROLE !== 'worker')
   @IsString()
   @IsNotEmpty()
   @Matches(/^postgres(ql)?:\/\/\S+$/)
@@ -104,8 +106,9 @@ export class AppConfig {
   MONGO_SHARD_URIS =
     'mongodb://127.0.0.1:27017/event_processor,mongodb://127.0.0.1:27018/event_processor,mongodb://127.0.0.1:27019/event_processor';
 
-  // Production must set a real secret; development falls back to a random per-process one.
-  @ValidateIf((c: AppConfig) => c.NODE_ENV === 'production' || (c.JWT_SECRET ?? '') !== '')
+  // Production must set a real secret; development falls back to a random per-process one. A
+  // worker issues and checks no tokens.
+  @ValidateIf((c: AppConfig) => c.ROLE !== 'worker' && (c.NODE_ENV === 'production' || (c.JWT_SECRET ?? '') !== ''))
   @IsString()
   @MinLength(32)
   JWT_SECRET?: string;
