@@ -166,18 +166,24 @@ describe('ingestion when Redis goes away (private redis-server)', () => {
     expect(await inspect.xlen(env.STREAM_KEY)).toBe(before + 1);
   });
 
-  it('Redis hung past the socket timeout → the client drops the socket and the scripts it held (no memory kept for the hang); recovers', async () => {
+  it('Redis hung past the socket timeout → the connection is dropped and further requests fail at once instead of piling up; recovers', async () => {
     const client = app.get<Redis>(INGEST_REDIS);
     await waitFor(async () => ((await post('/api/v1/events', event())).status === 202 ? true : undefined), 20_000, 200);
     const batch = () => ({ events: Array.from({ length: 50 }, () => event({ payload: { pad: 'x'.repeat(2_000) } })) });
     server.pause();
     try {
-      const answers = await Promise.all(Array.from({ length: 8 }, () => post('/api/v1/events/batch', batch())));
-      expect(answers.map((r) => r.status)).toEqual(Array(8).fill(503));
-      // Answered 503 after the 2 s command timeout, yet the scripts (~100 KB each) are still queued…
+      const first = await Promise.all(Array.from({ length: 8 }, () => post('/api/v1/events/batch', batch())));
+      expect(first.map((r) => r.status)).toEqual(Array(8).fill(503));
+      // Answered 503 after the 2 s command timeout, yet the scripts (~100 KB each) are still held.
       expect(heldCommands(client)).toBeGreaterThan(0);
-      // …until the socket has been silent for SOCKET_TIMEOUT_MS: then it is dropped with them.
-      await waitFor(async () => (heldCommands(client) === 0 ? true : undefined), SOCKET_TIMEOUT_MS + 3_000, 100);
+      // Nothing answers: within SOCKET_TIMEOUT_MS of the first unanswered write the socket is dropped.
+      await waitFor(async () => (client.status !== 'ready' ? true : undefined), SOCKET_TIMEOUT_MS + 3_000, 100);
+      const held = heldCommands(client);
+      const started = Date.now();
+      const later = await Promise.all(Array.from({ length: 8 }, () => post('/api/v1/events/batch', batch())));
+      expect(later.map((r) => r.status)).toEqual(Array(8).fill(503));
+      expect(Date.now() - started).toBeLessThan(1_500); // refused at once, not after a command timeout
+      expect(heldCommands(client)).toBeLessThanOrEqual(held); // nothing more piles up
     } finally {
       server.resume();
     }
@@ -185,10 +191,16 @@ describe('ingestion when Redis goes away (private redis-server)', () => {
   });
 });
 
-/** Scripts (and other request commands) an ioredis client still holds, sent and unanswered; its own ready check aside. */
+/**
+ * Request commands an ioredis client still holds: sent and unanswered, kept to resend after a
+ * reconnect, or queued offline (its own ready check aside).
+ */
 function heldCommands(client: Redis): number {
-  const queue = (client as unknown as { commandQueue: { toArray(): Array<{ command: { name: string } }> } }).commandQueue;
-  return queue.toArray().filter((c) => c.command.name !== 'info').length;
+  type Queue = { toArray(): Array<{ command: { name: string } }> } | null | undefined;
+  const c = client as unknown as { commandQueue: Queue; prevCommandQueue: Queue; offlineQueue: Queue };
+  return [c.commandQueue, c.prevCommandQueue, c.offlineQueue]
+    .flatMap((q) => q?.toArray() ?? [])
+    .filter((item) => item.command.name !== 'info' && item.command.name !== 'ping').length;
 }
 
 function expiredCount(errorstats: string): number {
