@@ -14,8 +14,6 @@ import { WorkerSettings } from './worker-settings';
 
 interface ShardBuffer {
   items: PreparedEvent[];
-  /** When each buffered item arrived (Date.now()), parallel to `items`. */
-  arrivedAt: number[];
   timer?: NodeJS.Timeout;
   /** Writes to this shard in progress (insertMany not yet answered). */
   writing: number;
@@ -137,7 +135,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   /** Whether this process holds an entry right now (the reclaimer must not take it back). */
-  private isHeld = (stream: string, id: string): boolean => this.held.has(`${stream}\u0000${id}`);
+  private isHeld = (stream: string, id: string): boolean => this.held.has(heldKey({ stream, id }));
 
   private async readLoop(): Promise<void> {
     let failures = 0;
@@ -167,7 +165,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private accept(entries: DeliveredEntry[]): void {
     const now = Date.now();
     for (const entry of entries) {
-      const key = `${entry.stream}\u0000${entry.id}`;
+      const key = heldKey(entry);
       if (this.held.has(key)) continue;
       this.held.set(key, { entry, since: now });
       const prepared = this.processor.prepare(entry);
@@ -177,7 +175,6 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
       }
       const buf = this.bufferOf(prepared.shard);
       buf.items.push(prepared);
-      buf.arrivedAt.push(now);
       if (buf.items.length >= this.settings.batchSize) this.flushShard(prepared.shard, false);
       else this.armTimer(prepared.shard, buf);
     }
@@ -192,7 +189,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private bufferOf(shard: number): ShardBuffer {
     let buf = this.shardBuffers.get(shard);
     if (!buf) {
-      buf = { items: [], arrivedAt: [], writing: 0, due: false };
+      buf = { items: [], writing: 0, due: false };
       this.shardBuffers.set(shard, buf);
     }
     return buf;
@@ -201,7 +198,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   /** A buffer becomes due BATCH_TIMEOUT_MS after its oldest event arrived. */
   private armTimer(shard: number, buf: ShardBuffer): void {
     if (buf.timer || buf.items.length === 0 || buf.due || this.stopping) return;
-    const delay = Math.max(0, buf.arrivedAt[0] + this.settings.batchTimeoutMs - Date.now());
+    const delay = Math.max(0, this.oldestArrival(buf) + this.settings.batchTimeoutMs - Date.now());
     buf.timer = setTimeout(() => {
       buf.timer = undefined;
       this.flushShard(shard, true);
@@ -218,11 +215,10 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     if (due) buf.due = true;
     while (buf.writing < this.settings.maxWritesPerShard && (buf.items.length >= this.settings.batchSize || (buf.due && buf.items.length > 0))) {
       const batch = buf.items.splice(0, this.settings.batchSize);
-      buf.arrivedAt.splice(0, batch.length);
       // What is left is due by its own oldest event, not by the one just written: when a due
       // buffer held more than a batch, its remainder has usually waited out the timeout too,
       // and re-arming a full BATCH_TIMEOUT_MS for it would add that much latency again.
-      buf.due = this.stopping || (buf.items.length > 0 && Date.now() - buf.arrivedAt[0] >= this.settings.batchTimeoutMs);
+      buf.due = this.stopping || (buf.items.length > 0 && Date.now() - this.oldestArrival(buf) >= this.settings.batchTimeoutMs);
       if (buf.timer) clearTimeout(buf.timer);
       buf.timer = undefined;
       buf.writing += 1;
@@ -240,6 +236,11 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     }
     if (buf.items.length === 0) buf.due = false;
     this.armTimer(shard, buf);
+  }
+
+  /** When the buffer's oldest event was read: every buffered entry is held, since its read or claim. */
+  private oldestArrival(buf: ShardBuffer): number {
+    return this.held.get(heldKey(buf.items[0].entry))!.since;
   }
 
   private bufferedCount(): number {
@@ -268,7 +269,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
         // The processor does not throw by design; if it does, the entries stay pending.
         this.logger.error({ err: describeError(err), entries: entries.length }, 'batch failed unexpectedly; entries left pending');
       } finally {
-        for (const e of entries) this.held.delete(`${e.stream}\u0000${e.id}`);
+        for (const e of entries) this.held.delete(heldKey(e));
         this.metrics.held = this.held.size;
         if (p) this.inflight.delete(p);
         this.wake();
@@ -454,6 +455,11 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     // createIndexes listing two or more indexes that already exist, i.e. on every restart.
     for (const i of EVENT_INDEXES) await db.collection(EVENTS_COLLECTION).createIndex({ ...i.key }, { name: i.name });
   }
+}
+
+/** Key of an entry in `held`: entry ids are unique per stream only. */
+function heldKey(e: { stream: string; id: string }): string {
+  return `${e.stream}\u0000${e.id}`;
 }
 
 async function raceDeadline(p: Promise<unknown>, deadline: number): Promise<void> {
