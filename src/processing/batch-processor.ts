@@ -194,13 +194,11 @@ export class BatchProcessor {
    */
   private async takeOverAdopted(result: ShardWriteResult, items: PreparedEvent[], log: BatchLog): Promise<void> {
     const adopted = new Set(result.adopted);
-    let taken: Set<DeliveredEntry>;
-    try {
-      taken = new Set(await this.retrying(() => this.group.takeUncertainWrites(result.adopted.map((i) => items[i].entry)), isRedisTransientError));
-    } catch (err) {
+    const taken = await this.takeOver(result.adopted.map((i) => items[i].entry));
+    if (typeof taken === 'string') {
       result.inserted = result.inserted.filter((i) => !adopted.has(i));
       result.deferred.push(...adopted);
-      result.deferReason ??= `uncertain-write record unreadable: ${describeError(err).message}`;
+      result.deferReason ??= taken;
       return;
     }
     const lost = result.adopted.filter((i) => !taken.has(items[i].entry));
@@ -209,6 +207,18 @@ export class BatchProcessor {
     const gone = new Set(lost);
     result.inserted = result.inserted.filter((i) => !gone.has(i));
     result.duplicates.push(...lost);
+  }
+
+  /**
+   * Takes over the uncertain-write records of these entries (retried on Redis failures): the set
+   * this delivery may count, or why Redis could not say (then they stay pending, records intact).
+   */
+  private async takeOver(entries: DeliveredEntry[]): Promise<Set<DeliveredEntry> | string> {
+    try {
+      return new Set(await this.retrying(() => this.group.takeUncertainWrites(entries), isRedisTransientError));
+    } catch (err) {
+      return `uncertain-write record unreadable: ${describeError(err).message}`;
+    }
   }
 
   /**
@@ -263,14 +273,14 @@ export class BatchProcessor {
       const adoptable = done.filter((d) => d.doc && d.entry.uncertainWrites?.includes(found.get(d.eventId!)?.getTime() ?? NaN));
       let adopted: DeadLetter[] = [];
       if (adoptable.length > 0) {
-        try {
-          const taken = new Set(await this.retrying(() => this.group.takeUncertainWrites(adoptable.map((d) => d.entry)), isRedisTransientError));
-          adopted = adoptable.filter((d) => taken.has(d.entry));
-        } catch (err) {
+        const taken = await this.takeOver(adoptable.map((d) => d.entry));
+        if (typeof taken === 'string') {
           const unsure = new Set(adoptable);
           done = done.filter((d) => !unsure.has(d));
-          await this.defer(adoptable.map((d) => d.entry), `uncertain-write record unreadable: ${describeError(err).message}`, shard.name, log);
+          await this.defer(adoptable.map((d) => d.entry), taken, shard.name, log);
           deferred += adoptable.length;
+        } else {
+          adopted = adoptable.filter((d) => taken.has(d.entry));
         }
       }
       if (adopted.length > 0) {
