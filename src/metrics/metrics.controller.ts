@@ -2,10 +2,9 @@ import { Controller, Get, Req, Sse, UseGuards } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { IncomingHttpHeaders } from 'node:http';
 import { catchError, exhaustMap, filter, from, interval, Observable, of, take, takeUntil } from 'rxjs';
-import { AccessTokenVerifier, ApiKeyVerifier } from '../auth/credentials/credential-verifiers';
+import { ApiError } from '../common/http/api-error';
 import { Roles } from '../auth/decorators/roles.decorator';
 import { ApiKeyOrJwtGuard } from '../auth/guards/api-key-or-jwt.guard';
-import { apiKeyFrom, bearerTokenFrom } from '../auth/guards/credentials';
 import { RolesGuard } from '../auth/guards/roles.guard';
 import { LIVE_INTERVAL_MS, LiveMetricsHub, SseMessage } from './live-metrics.hub';
 import { MetricsSnapshot, MetricsSnapshotService } from './metrics-snapshot.service';
@@ -19,8 +18,7 @@ export class MetricsController {
   constructor(
     private readonly snapshots: MetricsSnapshotService,
     private readonly hub: LiveMetricsHub,
-    private readonly apiKeys: ApiKeyVerifier,
-    private readonly tokens: AccessTokenVerifier,
+    private readonly credentials: ApiKeyOrJwtGuard,
   ) {}
 
   @Get()
@@ -50,11 +48,17 @@ export class MetricsController {
     return this.hub.stream().pipe(takeUntil(revoked));
   }
 
-  /** The guard's check again (the role is not: every role may read metrics). */
+  /**
+   * The guard's check again (the role is not: every role may read metrics). Its 401 means no
+   * longer valid; anything else (a dependency down) is thrown and leaves the stream open.
+   */
   private async stillAuthorized(headers: IncomingHttpHeaders): Promise<boolean> {
-    const key = apiKeyFrom(headers);
-    if (key) return (await this.apiKeys.verify(key)) !== null;
-    const token = bearerTokenFrom(headers);
-    return typeof token === 'string' && (await this.tokens.verify(token)) !== null;
+    try {
+      await this.credentials.principalOf(headers);
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.getStatus() === 401) return false;
+      throw err;
+    }
   }
 }

@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ApiError } from '../../common/http/api-error';
 import { AccessTokenVerifier, ApiKeyVerifier } from '../credentials/credential-verifiers';
-import type { RequestWithPrincipal } from '../principal';
+import type { Principal, RequestWithPrincipal } from '../principal';
 import { invalidApiKey } from './api-key.guard';
 import { apiKeyFrom, bearerTokenFrom } from './credentials';
 
@@ -19,20 +19,27 @@ export class ApiKeyOrJwtGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<RequestWithPrincipal & { headers: IncomingHttpHeaders }>();
-    const key = apiKeyFrom(request.headers);
+    request.principal = await this.principalOf(request.headers);
+    return true;
+  }
+
+  /**
+   * The principal of these headers, or the 401 they deserve. Also used to check an open stream's
+   * credential again (GET /api/v1/metrics/live), so both agree on what is still valid.
+   */
+  async principalOf(headers: IncomingHttpHeaders): Promise<Principal> {
+    const key = apiKeyFrom(headers);
     if (key) {
       const principal = await this.apiKeys.verify(key);
       if (!principal) throw invalidApiKey();
-      request.principal = principal;
-      return true;
+      return principal;
     }
-    const token = bearerTokenFrom(request.headers);
+    const token = bearerTokenFrom(headers);
     if (!token) {
       throw ApiError.unauthorized(token === null ? 'Malformed Authorization header' : 'A Bearer token or an x-api-key is required');
     }
     const principal = await this.tokens.verify(token);
     if (!principal) throw ApiError.unauthorized('Invalid or expired token');
-    request.principal = principal;
-    return true;
+    return principal;
   }
 }
