@@ -217,7 +217,7 @@ export class ConsumerGroup {
       const stream = this.keys.stream(partition);
       pipeline.xack(stream, this.settings.group, ...group.map((e) => e.id));
       const counted = group.filter((e) => e.transientFailures > 0 || (e.uncertainWrites?.length ?? 0) > 0).flatMap((e) => [e.id, uncertainField(e.id)]);
-      if (counted.length > 0) pipeline.hdel(this.keys.workerTransientFailures(partition, this.settings.group), ...counted);
+      if (counted.length > 0) pipeline.hdel(this.failuresKey(partition), ...counted);
     }
     await execOrThrow(pipeline);
   }
@@ -246,8 +246,8 @@ export class ConsumerGroup {
   async recordTransientFailure(entries: DeliveredEntry[], uncertain: DeliveredEntry[] = [], processedAtMs = 0): Promise<void> {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const e of entries) pipeline.hincrby(this.keys.workerTransientFailures(e.partition, this.settings.group), e.id, 1);
-    for (const e of uncertain) pipeline.eval(APPEND_UNCERTAIN_SCRIPT, 1, this.keys.workerTransientFailures(e.partition, this.settings.group), uncertainField(e.id), String(processedAtMs));
+    for (const e of entries) pipeline.hincrby(this.failuresKey(e.partition), e.id, 1);
+    for (const e of uncertain) pipeline.eval(APPEND_UNCERTAIN_SCRIPT, 1, this.failuresKey(e.partition), uncertainField(e.id), String(processedAtMs));
     await execOrThrow(pipeline);
   }
 
@@ -259,7 +259,7 @@ export class ConsumerGroup {
   async takeUncertainWrites(entries: DeliveredEntry[]): Promise<DeliveredEntry[]> {
     if (entries.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const e of entries) pipeline.hdel(this.keys.workerTransientFailures(e.partition, this.settings.group), uncertainField(e.id));
+    for (const e of entries) pipeline.hdel(this.failuresKey(e.partition), uncertainField(e.id));
     const results = (await pipeline.exec()) ?? [];
     return entries.filter((_, i) => {
       const [err, removed] = results[i] ?? [new Error('no reply'), 0];
@@ -304,7 +304,7 @@ export class ConsumerGroup {
     const live = claimed.filter((e): e is [string, string[]] => Array.isArray(e) && Array.isArray(e[1]));
     if (live.length === 0) return { entries: [], next };
     const ids = live.map((e) => e[0]);
-    const values = await this.redis.hmget(this.keys.workerTransientFailures(partition, this.settings.group), ...ids, ...ids.map(uncertainField));
+    const values = await this.redis.hmget(this.failuresKey(partition), ...ids, ...ids.map(uncertainField));
     const entries = live.map(([id, fields], i): DeliveredEntry => {
       const writes = values[ids.length + i];
       return {
@@ -349,7 +349,7 @@ export class ConsumerGroup {
   private async forgetTransientBelow(partition: number, minId: string): Promise<void> {
     // Nothing new can be below an unchanged trim point (during an outage the hash is large).
     if (this.lastForgetMinId.get(partition) === minId) return;
-    const key = this.keys.workerTransientFailures(partition, this.settings.group);
+    const key = this.failuresKey(partition);
     if ((await this.redis.hlen(key)) === 0) {
       this.lastForgetMinId.set(partition, minId);
       return;
@@ -364,6 +364,11 @@ export class ConsumerGroup {
       if (stale.length > 0) await this.redis.hdel(key, ...stale);
     } while (cursor !== '0');
     this.lastForgetMinId.set(partition, minId);
+  }
+
+  /** This group's transient-failure hash of a partition. */
+  private failuresKey(partition: number): string {
+    return this.keys.workerTransientFailures(partition, this.settings.group);
   }
 
   /** Removes long-gone consumers that hold no entries; returns how many. */
