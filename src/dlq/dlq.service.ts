@@ -3,6 +3,7 @@ import type Redis from 'ioredis';
 import { ApiError } from '../common/http/api-error';
 import { ErrorCode } from '../common/http/error-codes';
 import { decodeStreamEntry } from '../events/stream-entry';
+import { sleep } from '../processing/storage/retry-policy';
 import { RedisKeys } from '../redis/redis-keys';
 import { REDIS_CLIENT } from '../redis/redis.tokens';
 import { DlqDocument } from './dlq-entry';
@@ -146,7 +147,7 @@ export class DlqService {
         return;
       } catch (err) {
         if (attempt < REMOVE_ATTEMPTS) {
-          await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+          await sleep(100 * attempt);
           continue;
         }
         throw new ApiError(
