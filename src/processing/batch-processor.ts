@@ -188,6 +188,20 @@ export class BatchProcessor {
   }
 
   /**
+   * Entries set aside without a write (their shard is not answering, see StreamWorker): left
+   * pending and counted as a transient failure, like a write that ran out of retries.
+   */
+  async leavePending(shardIndex: number, items: PreparedEvent[], reason: string): Promise<BatchOutcome> {
+    await this.defer(
+      items.map((item) => item.entry),
+      reason,
+      this.shards.get(shardIndex).name,
+      this.batchLogger(),
+    );
+    return { ...EMPTY, deferred: items.length };
+  }
+
+  /**
    * Documents an earlier delivery's uncertain write stored count as inserted only for the delivery
    * that takes over that record; the others treat them as duplicates. If Redis cannot say, they
    * stay pending (the record stays too) and the next delivery decides.

@@ -29,7 +29,18 @@ describe('StreamWorker', () => {
   let writeMs: number[];
   let claim: (page: ClaimPage) => void;
   let claimCalls: number;
+  /** What the reclaims after the first one find, page by page. */
+  let pages: ClaimPage[];
   let readerOptions: Record<string, unknown> | undefined;
+  /** includeOwn of every claimIdlePage call. */
+  let claimedOwn: boolean[];
+  /** Entries routed to shard 1 (ids starting with 'h'); writes to shard 1 hang while `hung`. */
+  let shards: { count: number; all: [] };
+  let hung: boolean;
+  let unhang: Array<() => void>;
+  /** Ids handed to leavePending. */
+  let leftPending: string[];
+  let ownRetries: 'all' | 'page' | 'none';
 
   beforeAll(() => Logger.overrideLogger(false));
 
@@ -43,6 +54,13 @@ describe('StreamWorker', () => {
     writes = [];
     writeMs = [];
     claimCalls = 0;
+    claimedOwn = [];
+    pages = [];
+    shards = { count: 1, all: [] };
+    hung = false;
+    unhang = [];
+    leftPending = [];
+    ownRetries = 'all';
     const group = {
       streams: [{ partition: 0, stream: 'events_stream' }],
       ensureGroups: async () => undefined,
@@ -53,21 +71,30 @@ describe('StreamWorker', () => {
         }),
       unblock: async () => deliver([]),
       // The first reclaim (at start) waits for the test; later ones find nothing.
-      claimIdlePage: () => (claimCalls++ === 0 ? new Promise<ClaimPage>((resolve) => (claim = resolve)) : Promise.resolve({ entries: [], next: null })),
+      claimIdlePage: (_ps: unknown, _start: string, _isHeld: unknown, includeOwn: boolean) => {
+        claimedOwn.push(includeOwn);
+        if (claimCalls++ === 0) return new Promise<ClaimPage>((resolve) => (claim = resolve));
+        return Promise.resolve(pages.shift() ?? { entries: [], next: null });
+      },
       touch: async () => 0,
       trim: async () => 0,
       expireConsumers: async () => 0,
     } as unknown as ConsumerGroup;
     const outcome = (n: number): BatchOutcome => ({ stored: n, duplicates: 0, dlq: 0, deferred: 0 });
     const processor = {
-      prepare: (e: DeliveredEntry): PreparedEntry => ({ kind: 'event', shard: 0, entry: e, doc: {} as StoredEventDocument }),
-      storeBatch: async (_shard: number, batch: PreparedEvent[]) => {
+      prepare: (e: DeliveredEntry): PreparedEntry => ({ kind: 'event', shard: e.id.startsWith('h') ? 1 : 0, entry: e, doc: {} as StoredEventDocument }),
+      storeBatch: async (shard: number, batch: PreparedEvent[]) => {
         writes.push({ at: Date.now(), ids: batch.map((b) => b.entry.id) });
+        if (shard === 1 && hung) await new Promise<void>((resolve) => unhang.push(resolve));
         const ms = writeMs.shift() ?? 0;
         if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
         return outcome(batch.length);
       },
       deadLetter: async () => outcome(0),
+      leavePending: async (_shard: number, items: PreparedEvent[]) => {
+        leftPending.push(...items.map((i) => i.entry.id));
+        return { ...outcome(0), deferred: items.length };
+      },
     } as unknown as BatchProcessor;
     const reader = { on: () => undefined, client: async () => 1 };
     readerOptions = undefined;
@@ -75,8 +102,8 @@ describe('StreamWorker', () => {
       settings,
       group,
       processor,
-      { anyShardPausing: () => false } as unknown as EventWriter,
-      { count: 1, all: [] } as unknown as MongoShards,
+      { ownRetries: () => ownRetries } as unknown as EventWriter,
+      shards as unknown as MongoShards,
       { ensureIndexes: async () => undefined } as unknown as DlqRepository,
       {
         connect: async (_name: string, options: Record<string, unknown>) => {
@@ -149,6 +176,49 @@ describe('StreamWorker', () => {
     await jest.advanceTimersByTimeAsync(1);
     expect(writes.map((w) => w.at)).toEqual([0, 150, 220]);
     expect(writes[2].ids).toEqual(['c6', 'c7', 'c8', 'c9']);
+  });
+
+  it('leaves pending what a stalled shard cannot take, so reading goes on for the other shards', async () => {
+    shards.count = 2; // held bound: 10 × 2 × (1 + 2) + 50 = 110
+    hung = true;
+    claim({ entries: [], next: null });
+    await read(entries('ha', 10)); // shard 1's only write slot: unanswered from now on
+    await read(entries('hb', 30));
+    await jest.advanceTimersByTimeAsync(2_999);
+    expect(leftPending).toEqual([]); // slow, not yet stalled: everything stays buffered
+    await jest.advanceTimersByTimeAsync(1);
+    // Stalled: two batches stay buffered for when it answers, the rest is left pending.
+    expect(leftPending).toEqual(entries('hb', 30).slice(20).map((e) => e.id));
+    // Far more than the held bound arrives for it, and shard 0's events still get read and written.
+    for (const p of ['hc', 'hd', 'he']) await read(entries(p, 50));
+    await read(entries('a', 10));
+    expect(writes.map((w) => w.ids[0])).toEqual(['ha0', 'a0']);
+    expect(leftPending).toHaveLength(10 + 150);
+    // Meanwhile the reclaimer leaves our own given-up entries alone (they would only be left again)…
+    await jest.advanceTimersByTimeAsync(settings.reclaimIntervalMs);
+    expect(claimedOwn).toEqual([true, false]);
+    // …until the shard answers: then its buffered two batches are written, and own retries resume.
+    hung = false;
+    for (const resolve of unhang) resolve();
+    await jest.advanceTimersByTimeAsync(settings.reclaimIntervalMs);
+    expect(writes.map((w) => w.ids[0])).toEqual(['ha0', 'a0', 'hb0', 'hb10']);
+    expect(claimedOwn).toEqual([true, false, true]);
+  });
+
+  it('while a probe is due, retries one page of its own given-up entries, not the whole backlog', async () => {
+    claim({ entries: [], next: null });
+    await jest.advanceTimersByTimeAsync(0);
+    ownRetries = 'page';
+    pages = [
+      { entries: entries('r', 2), next: '(2-0' },
+      { entries: entries('s', 2), next: '(4-0' },
+      { entries: [], next: null },
+    ];
+    await jest.advanceTimersByTimeAsync(settings.reclaimIntervalMs);
+    expect(claimedOwn).toEqual([true, true, false, false]);
+    ownRetries = 'none';
+    await jest.advanceTimersByTimeAsync(settings.reclaimIntervalMs);
+    expect(claimedOwn).toEqual([true, true, false, false, false]);
   });
 
   it('on shutdown, stores what a reclaim page in progress brings in before returning', async () => {

@@ -17,6 +17,8 @@ interface ShardBuffer {
   timer?: NodeJS.Timeout;
   /** Writes to this shard in progress (insertMany not yet answered). */
   writing: number;
+  /** Those of them unanswered for longer than stallMs. */
+  stalled: number;
   /** The oldest buffered event has waited BATCH_TIMEOUT_MS (or we are stopping): write as soon as a slot frees. */
   due: boolean;
 }
@@ -177,6 +179,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
       buf.items.push(prepared);
       if (buf.items.length >= this.settings.batchSize) this.flushShard(prepared.shard, false);
       else this.armTimer(prepared.shard, buf);
+      if (buf.stalled > 0) this.shedIfStalled(prepared.shard, buf);
     }
     this.metrics.held = this.held.size;
     if (this.deadBuffer.length > 0) {
@@ -189,7 +192,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private bufferOf(shard: number): ShardBuffer {
     let buf = this.shardBuffers.get(shard);
     if (!buf) {
-      buf = { items: [], writing: 0, due: false };
+      buf = { items: [], writing: 0, stalled: 0, due: false };
       this.shardBuffers.set(shard, buf);
     }
     return buf;
@@ -223,9 +226,16 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
       buf.timer = undefined;
       buf.writing += 1;
       let released = false;
+      let stallTimer: NodeJS.Timeout | undefined = setTimeout(() => {
+        stallTimer = undefined;
+        buf.stalled += 1;
+        this.shedIfStalled(shard, buf);
+      }, this.settings.stallMs);
       const release = (): void => {
         if (released) return;
         released = true;
+        if (stallTimer) clearTimeout(stallTimer);
+        else buf.stalled -= 1;
         buf.writing -= 1;
         this.flushShard(shard, false);
       };
@@ -236,6 +246,27 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     }
     if (buf.items.length === 0) buf.due = false;
     this.armTimer(shard, buf);
+  }
+
+  /**
+   * A shard whose every write slot is stalled keeps two batches buffered (its share of the held
+   * bound); the newer entries are left pending as a transient failure, so they count no delivery
+   * toward MAX_DELIVERIES and come back through the reclaim once the shard answers again.
+   */
+  private shedIfStalled(shard: number, buf: ShardBuffer): void {
+    const keep = 2 * this.settings.batchSize;
+    if (buf.stalled === 0 || buf.writing < this.settings.maxWritesPerShard || buf.items.length <= keep) return;
+    const shed = buf.items.splice(keep);
+    this.track(
+      shed.map((s) => s.entry),
+      () => this.processor.leavePending(shard, shed, `no answer to a write for over ${this.settings.stallMs} ms`),
+    );
+  }
+
+  /** Some shard's every write slot is stalled (see shedIfStalled). */
+  private anyShardStalled(): boolean {
+    for (const buf of this.shardBuffers.values()) if (buf.stalled > 0 && buf.writing >= this.settings.maxWritesPerShard) return true;
+    return false;
   }
 
   /** When the buffer's oldest event was read: every buffered entry is held, since its read or claim. */
@@ -314,13 +345,16 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   /** Idle pending entries: page through every partition's PEL and take over what is due. */
   private async reclaim(): Promise<void> {
+    // While a shard is stalled (or paused: see ownRetries), our own given-up entries, mostly its,
+    // would only be left pending again at once.
+    let own = this.anyShardStalled() ? 'none' : this.writer.ownRetries();
     for (const ps of this.group.streams) {
       let start = '-';
       while (!this.stopping) {
         await this.waitForRoom();
         if (this.stopping) return;
-        // While a shard is paused, our own given-up entries (mostly its) would only fail again.
-        const page = await this.group.claimIdlePage(ps, start, this.isHeld, !this.writer.anyShardPausing());
+        const page = await this.group.claimIdlePage(ps, start, this.isHeld, own !== 'none');
+        if (page.entries.length > 0 && own === 'page') own = 'none';
         if (page.entries.length > 0) {
           this.metrics.reclaimed += page.entries.length;
           const fromOthers = page.entries.filter((e) => e.deliveries > 1).length;

@@ -35,6 +35,13 @@ export class WorkerSettings {
   retryCapMs = 5_000;
   /** One write attempt may not take longer (a hung shard must not hold a batch forever). */
   attemptTimeoutMs = 10_000;
+  /**
+   * A write to a shard unanswered this long (normally tens to hundreds of ms) means the shard is
+   * not keeping up — hung, say, which the driver may take tens of seconds to notice. While all its
+   * write slots are that late, what is buffered for it beyond two batches is left pending (retried
+   * later) instead of filling the bound on held entries and stopping the reading for every shard.
+   */
+  stallMs = 3_000;
   /** How often idle pending entries are looked for (own given-up ones and other consumers'). */
   reclaimIntervalMs = 5_000;
   /** Own entries left pending after a transient failure are retried once idle this long. */

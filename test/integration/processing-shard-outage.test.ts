@@ -111,13 +111,12 @@ describe('processing: a shard outage or hang delays, never dead-letters', () => 
 
   /**
    * The same shard hangs (SIGSTOP: connections stay open, nothing answers) for
-   * 24 s while events keep flowing. Unlike a refused connection, a write to it gets no answer at all.
-   * The other shards must keep storing: the entries a hung shard holds may fill the worker's bound
-   * on held entries and pause its reading for everyone, but only until the shard is known to be away.
-   * Seen here: for the first ~10 s of the hang the healthy shards stall (806 of 1,795 stored at 12 s);
-   * then the driver's monitor gives up on the shard and fails its in-flight operations, the shard's
-   * breaker opens, its entries are left pending, and reading goes on (~80% stored from 12 to 24 s)
-   * — the same with a 60 s attempt timeout, so it is the driver, not our timeout, that ends it.
+   * 24 s while events keep flowing. Unlike a refused connection, a write to it gets no answer at all,
+   * and the driver may take 10–20 s to give up on the shard (that took too long once in CI, and
+   * the healthy shards stored nothing from 12 to 24 s). So the worker does not wait for it: once
+   * the shard's write slots have been unanswered for 3 s (WorkerSettings.stallMs), what arrives for
+   * it beyond two batches is left pending, and reading goes on for the other shards at once.
+   * Seen here since: the healthy shards stored ~100% of their arrivals in every 2 s of the hang.
    */
   it('keeps storing the healthy shards during the hang, and everything once it ends; none in the DLQ', async () => {
     const metrics = app.get(WorkerMetrics);
@@ -130,18 +129,23 @@ describe('processing: a shard outage or hang delays, never dead-letters', () => 
 
     await sleep(2_000);
     ferret.pause();
-    // The first seconds of the hang fill the held bound; from then on, what is stored on the
-    // healthy shards tells whether their reading went on.
-    await sleep(12_000);
-    const [storedAt12, sentAt12] = [await healthy(), sentHealthy()];
-    await sleep(12_000);
-    const [storedAt24, sentAt24] = [await healthy(), sentHealthy()];
+    // Within the first seconds of the hang the shard's writes are found stalled; from then on,
+    // what is stored on the healthy shards tells whether their reading went on.
+    await sleep(4_000);
+    const at4 = [await healthy(), sentHealthy()];
+    await sleep(6_000);
+    const at10 = [await healthy(), sentHealthy()];
+    await sleep(14_000);
+    const at24 = [await healthy(), sentHealthy()];
     ferret.resume();
     await sleep(2_000);
     await stop();
 
-    // Between 12 and 24 s into the hang the healthy shards stored most of what arrived for them.
-    expect(storedAt24 - storedAt12).toBeGreaterThan(0.5 * (sentAt24 - sentAt12));
+    // From 4 s into the hang on, the healthy shards stored most of what arrived for them: both
+    // before the driver noticed the hang (it had not, at 10 s, in most runs before the worker
+    // left stalled entries pending) and after.
+    expect(at10[0] - at4[0]).toBeGreaterThan(0.6 * (at10[1] - at4[1]));
+    expect(at24[0] - at10[0]).toBeGreaterThan(0.6 * (at24[1] - at10[1]));
 
     await waitFor(
       async () => (await shards.total()) === storedBefore + sent.length && (await pendingCount(redis, env.STREAM_KEY, env.CONSUMER_GROUP)) === 0,

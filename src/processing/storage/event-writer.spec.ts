@@ -263,6 +263,24 @@ describe('EventWriter', () => {
     expect(b.isOpen).toBe(false);
   });
 
+  it('allows all own retries while every breaker is closed, none while one pauses or probes, a page while a probe is due', async () => {
+    expect(writer.ownRetries()).toBe('all');
+    events.failures = ['network', 'network', 'network'];
+    await writer.write(shard, [doc('a')]);
+    const b = writer.breaker(shard) as unknown as { openUntil: number };
+    b.openUntil = Date.now() + 60_000;
+    expect(writer.ownRetries()).toBe('none');
+    b.openUntil = Date.now() - 1;
+    expect(writer.ownRetries()).toBe('page');
+    let answer!: () => void;
+    events.insertMany = () => new Promise<void>((resolve) => (answer = resolve));
+    const probe = writer.write(shard, [doc('b')]);
+    expect(writer.ownRetries()).toBe('none');
+    answer();
+    await probe;
+    expect(writer.ownRetries()).toBe('all');
+  });
+
   it('does not even try a shard the driver already saw disconnect (no 5 s server-selection stall)', async () => {
     (shard.connection as unknown as { readyState: number }).readyState = 0;
     const r = await writer.write(shard, [doc('a')]);

@@ -91,10 +91,20 @@ export class EventWriter {
     private readonly metrics: WorkerMetrics,
   ) {}
 
-  /** True while some shard is paused: retrying our own given-up entries can wait. */
-  anyShardPausing(): boolean {
-    for (const b of this.breakers.values()) if (b.isPausing) return true;
-    return false;
+  /**
+   * How many of our own given-up entries are worth retrying now. None while a shard is paused or
+   * its probe is out: they are mostly that shard's and would only be deferred again — the whole
+   * backlog, every reclaim round. A page while a probe is due (its writes carry the probe). All
+   * otherwise.
+   */
+  ownRetries(): 'all' | 'page' | 'none' {
+    let allowed: 'all' | 'page' = 'all';
+    for (const b of this.breakers.values()) {
+      const phase = b.phase;
+      if (phase === 'pausing' || phase === 'probing') return 'none';
+      if (phase === 'probe-due') allowed = 'page';
+    }
+    return allowed;
   }
 
   breaker(shard: Shard): ShardBreaker {

@@ -37,6 +37,23 @@ describe('ShardBreaker', () => {
     expect(pauses).toEqual([500, 1000, 2000, 4000, 5000, 5000]);
   });
 
+  it('tells its phase: closed, pausing, probe due, probing', () => {
+    const b = breaker();
+    expect(b.phase).toBe('closed');
+    b.failure();
+    expect(b.phase).toBe('pausing');
+    now += 500;
+    expect(b.phase).toBe('probe-due');
+    expect(b.enter()).toBe('probe');
+    expect(b.phase).toBe('probing');
+    b.failure();
+    expect(b.phase).toBe('pausing');
+    now += 1_000;
+    b.enter();
+    b.success();
+    expect(b.phase).toBe('closed');
+  });
+
   it('release() frees the probe slot without a verdict', () => {
     const b = breaker();
     b.failure();

@@ -48,8 +48,10 @@ export class ShardBreaker {
     return this.openUntil !== 0;
   }
 
-  /** Open and not yet due for a probe: writes for this shard are pointless right now. */
-  get isPausing(): boolean {
-    return this.openUntil !== 0 && this.now() < this.openUntil;
+  /** Closed; open and pausing; open with its probe due (the next write probes); open with a probe out. */
+  get phase(): 'closed' | 'pausing' | 'probe-due' | 'probing' {
+    if (this.openUntil === 0) return 'closed';
+    if (this.probing) return 'probing';
+    return this.now() < this.openUntil ? 'pausing' : 'probe-due';
   }
 }
