@@ -20,7 +20,7 @@ describe('AuthService.login', () => {
   beforeAll(async () => {
     Logger.overrideLogger(false);
     storedHash = await hasher.hash('the right password');
-    const base = { id: '0b7c1d2e-0000-4000-8000-000000000001', name: 'A', role: 'OPERATOR', authVersion: 0, passwordHash: storedHash };
+    const base = { id: '0b7c1d2e-0000-4000-8000-000000000001', name: 'A', role: 'OPERATOR', authVersion: 0, sessionVersion: 0, passwordHash: storedHash };
     rows['active@x.io'] = { ...base, email: 'active@x.io', status: 'ACTIVE' };
     rows['disabled@x.io'] = { ...base, email: 'disabled@x.io', status: 'DISABLED' };
   });

@@ -170,7 +170,7 @@ describe('auth endpoints (real app, Redis, PostgreSQL)', () => {
   });
 
   describe('JWT verification pins HS256 and the secret', () => {
-    const claims = () => ({ sub: users.admin.id, email: email('admin'), role: 'ADMIN', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600 });
+    const claims = () => ({ sub: users.admin.id, email: email('admin'), role: 'ADMIN', sv: 0, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600 });
 
     it('accepts a token signed like ours (control for the cases below)', async () => {
       expect((await me({ authorization: `Bearer ${forgeJwt({ alg: 'HS256', typ: 'JWT' }, claims(), env.JWT_SECRET)}` })).status).toBe(200);
@@ -190,6 +190,9 @@ describe('auth endpoints (real app, Redis, PostgreSQL)', () => {
         },
       ],
       ['a non-UUID subject', () => forgeJwt({ alg: 'HS256', typ: 'JWT' }, { ...claims(), sub: "' OR 1=1 --" }, env.JWT_SECRET)],
+      ['no session version (issued before tokens carried one)', () => forgeJwt({ alg: 'HS256', typ: 'JWT' }, { ...claims(), sv: undefined }, env.JWT_SECRET)],
+      ['another session version than the user has', () => forgeJwt({ alg: 'HS256', typ: 'JWT' }, { ...claims(), sv: 1 }, env.JWT_SECRET)],
+      ['a session version that is not a number', () => forgeJwt({ alg: 'HS256', typ: 'JWT' }, { ...claims(), sv: '0' }, env.JWT_SECRET)],
       ['garbage', () => 'not.a.jwt'],
     ])('%s → 401 UNAUTHORIZED', async (_name, token) => {
       expectError(await me({ authorization: `Bearer ${token()}` }), 401, 'UNAUTHORIZED');
@@ -367,6 +370,26 @@ describe('auth endpoints (real app, Redis, PostgreSQL)', () => {
       expect(denied.body).toEqual((await login({ email: email('disabled'), password: 'wrong password!' })).body);
       expect((await adminReq('patch', `/api/auth/users/${u.id}`).send({ status: 'ACTIVE' })).status).toBe(200);
       expect((await me({ 'x-api-key': key })).status).toBe(200);
+      // The JWT issued before the disable stays dead: the user logs in again.
+      expectError(await me({ authorization: `Bearer ${token}` }), 401, 'UNAUTHORIZED');
+      const again = (await login({ email: email('disabled'), password: PASSWORD })).body.data.token;
+      expect((await me({ authorization: `Bearer ${again}` })).status).toBe(200);
+    });
+
+    it("a password reset ends the user's JWTs at once (a rename does not); the new password's token works", async () => {
+      const u = (await adminReq('post', '/api/auth/users').send({ email: email('reset'), password: PASSWORD, role: 'VIEWER' })).body.data;
+      const token = (await login({ email: email('reset'), password: PASSWORD })).body.data.token;
+      expect((await me({ authorization: `Bearer ${token}` })).status).toBe(200);
+      expect((await adminReq('patch', `/api/auth/users/${u.id}`).send({ name: 'Renamed' })).status).toBe(200);
+      expect((await me({ authorization: `Bearer ${token}` })).status).toBe(200);
+      const newPassword = `${PASSWORD}-changed`;
+      expect((await adminReq('patch', `/api/auth/users/${u.id}`).send({ password: newPassword })).status).toBe(200);
+      expectError(await me({ authorization: `Bearer ${token}` }), 401, 'UNAUTHORIZED');
+      expectError(await login({ email: email('reset'), password: PASSWORD }), 401, 'UNAUTHORIZED');
+      const fresh = (await login({ email: email('reset'), password: newPassword })).body.data.token;
+      const res = await me({ authorization: `Bearer ${fresh}` });
+      expect(res.status).toBe(200);
+      expect(res.body.data).toMatchObject({ id: u.id, name: 'Renamed' });
     });
 
     it('the last active ADMIN cannot be demoted or disabled (409); another ADMIN makes it possible', async () => {

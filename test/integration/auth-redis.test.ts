@@ -23,6 +23,7 @@ describe('auth Redis scripts (real Redis)', () => {
     role: 'OPERATOR' as const,
     status,
     authVersion,
+    sessionVersion: 0,
   });
   const keyRow = { id: '7d7b0c4e-0000-4000-8000-0000000000aa', userId: owner(0).id, expiresAt: null, revokedAt: null };
 

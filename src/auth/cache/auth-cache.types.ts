@@ -9,6 +9,8 @@ export interface UserSnapshot {
   name: string;
   role: Role;
   status: UserStatus;
+  /** users.session_version: a JWT carries the one it was issued at and dies when it changes. */
+  sessionVersion: number;
 }
 
 /**

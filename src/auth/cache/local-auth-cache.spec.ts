@@ -12,7 +12,7 @@ const key = (userId: string): ApiKeySnapshot => ({
   status: 'ACTIVE',
   expiresAt: null,
 });
-const user = (id: string): UserSnapshot => ({ id, email: `${id}@x`, name: id, role: 'VIEWER', status: 'ACTIVE' });
+const user = (id: string): UserSnapshot => ({ id, email: `${id}@x`, name: id, role: 'VIEWER', status: 'ACTIVE', sessionVersion: 0 });
 
 describe('LocalAuthCache', () => {
   // The subscriber is not started (no onModuleInit): these tests cover the cache rules only.

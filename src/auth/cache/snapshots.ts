@@ -10,7 +10,7 @@ import {
 } from './auth-cache.types';
 
 /** The user columns the caches need (select exactly these from PostgreSQL). */
-export const USER_STATE_SELECT = { id: true, email: true, name: true, role: true, status: true, authVersion: true } as const;
+export const USER_STATE_SELECT = { id: true, email: true, name: true, role: true, status: true, authVersion: true, sessionVersion: true } as const;
 export const API_KEY_STATE_SELECT = { id: true, userId: true, expiresAt: true, revokedAt: true } as const;
 
 export interface UserStateRow {
@@ -20,6 +20,7 @@ export interface UserStateRow {
   role: Role;
   status: UserStatus;
   authVersion: number;
+  sessionVersion: number;
 }
 
 export interface ApiKeyStateRow {
@@ -33,8 +34,8 @@ export const UNKNOWN_API_KEY: Versioned<ApiKeySnapshot> = { version: VERSION_UNK
 export const REVOKED_API_KEY: Versioned<ApiKeySnapshot> = { version: VERSION_REVOKED, value: { state: 'revoked' } };
 
 export function userSnapshot(user: UserStateRow): Versioned<UserSnapshot> {
-  const { id, email, name, role, status } = user;
-  return { version: userStateVersion(user.authVersion), value: { id, email, name, role, status } };
+  const { id, email, name, role, status, sessionVersion } = user;
+  return { version: userStateVersion(user.authVersion), value: { id, email, name, role, status, sessionVersion } };
 }
 
 export function apiKeySnapshot(key: ApiKeyStateRow, owner: UserStateRow): Versioned<ApiKeySnapshot> {

@@ -8,8 +8,8 @@ import { postgres } from '../prisma-errors';
 import { RateLimitedWarning } from './redis-failure-log';
 
 /**
- * Current role and status of a user for JWT checks, with the same layering as API keys
- * (in-process ≤ 1 s, Redis, PostgreSQL), so disabling a user or changing a role applies to
+ * Current role, status and session version of a user for JWT checks, with the same layering as API
+ * keys (in-process ≤ 1 s, Redis, PostgreSQL), so disabling a user or changing a role applies to
  * tokens already issued within 1 s.
  */
 @Injectable()
@@ -24,24 +24,29 @@ export class UserStateReader {
     private readonly prisma: PrismaService,
   ) {}
 
-  /** The user, or null when it does not exist. */
-  get(userId: string): Promise<UserSnapshot | null> {
+  /**
+   * The user, or null when it does not exist. A cached state older than `atLeastVersion` (a token
+   * issued after a change this replica has not seen yet) is looked up again, not trusted.
+   */
+  get(userId: string, atLeastVersion = 0): Promise<UserSnapshot | null> {
     const hit = this.local.getUser(userId, Date.now());
-    if (hit) return Promise.resolve(hit);
-    let pending = this.inflight.get(userId);
+    if (hit && hit.sessionVersion >= atLeastVersion) return Promise.resolve(hit);
+    const key = `${userId}\u0000${atLeastVersion}`;
+    let pending = this.inflight.get(key);
     if (!pending) {
-      pending = this.fetch(userId).finally(() => this.inflight.delete(userId));
-      this.inflight.set(userId, pending);
+      pending = this.fetch(userId, atLeastVersion).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
     }
     return pending;
   }
 
-  private async fetch(userId: string): Promise<UserSnapshot | null> {
+  private async fetch(userId: string, atLeastVersion: number): Promise<UserSnapshot | null> {
     const startedAt = Date.now();
     let redisUp = true;
     try {
       const cached = await this.store.getUser(userId);
-      if (cached) {
+      // (Entries written before snapshots carried sessionVersion count as misses.)
+      if (cached && typeof cached.value.sessionVersion === 'number' && cached.value.sessionVersion >= atLeastVersion) {
         this.local.setUser(cached.value, startedAt);
         return cached.value;
       }

@@ -13,6 +13,13 @@ export interface AccessTokenClaims {
   email: string;
   /** Informational: authorisation always uses the user's current role (UserStateReader). */
   role: Role;
+  /**
+   * users.session_version at issue. A password reset or a status change bumps it and so ends the
+   * tokens issued before: neither may leave a stolen token working until it expires (a disabled
+   * user's tokens used to work again once the user was enabled). Role changes apply to issued
+   * tokens as they are.
+   */
+  sv: number;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -27,8 +34,8 @@ export class AccessTokens extends AccessTokenVerifier {
     super();
   }
 
-  async issue(user: { id: string; email: string; role: Role }): Promise<{ token: string; expiresIn: number }> {
-    const claims: AccessTokenClaims = { sub: user.id, email: user.email, role: user.role };
+  async issue(user: { id: string; email: string; role: Role; sessionVersion: number }): Promise<{ token: string; expiresIn: number }> {
+    const claims: AccessTokenClaims = { sub: user.id, email: user.email, role: user.role, sv: user.sessionVersion };
     const token = await this.jwt.signAsync(claims, { algorithm: 'HS256', expiresIn: JWT_TTL_SECONDS });
     return { token, expiresIn: JWT_TTL_SECONDS };
   }
@@ -42,8 +49,9 @@ export class AccessTokens extends AccessTokenVerifier {
       return null;
     }
     if (typeof claims.sub !== 'string' || !UUID.test(claims.sub)) return null;
-    const user = await this.users.get(claims.sub);
-    if (!user || user.status !== 'ACTIVE') return null;
+    if (typeof claims.sv !== 'number' || !Number.isSafeInteger(claims.sv) || claims.sv < 0) return null;
+    const user = await this.users.get(claims.sub, claims.sv);
+    if (!user || user.status !== 'ACTIVE' || user.sessionVersion !== claims.sv) return null;
     return { kind: 'user', userId: user.id, role: user.role, email: user.email };
   }
 }

@@ -103,6 +103,8 @@ export class UsersService {
             ...(changes.name !== undefined ? { name: changes.name } : {}),
             ...(passwordHash !== undefined ? { passwordHash } : {}),
             authVersion: { increment: 1 },
+            // Ends the user's JWTs (AccessTokens.verify); a role change applies to them instead.
+            ...(passwordHash !== undefined || changes.status !== undefined ? { sessionVersion: { increment: 1 } } : {}),
           },
           select: USER_VIEW_SELECT,
         });
