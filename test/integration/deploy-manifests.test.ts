@@ -338,12 +338,12 @@ describe('deployment files', () => {
       for (const name of ['api', 'worker']) {
         const env = serviceEnv(name);
         expect(env.MONGO_SHARD_URIS).toBe('mongodb://mongos:27017/event_processor');
-        const hosts = [env.REDIS_URL, env.DATABASE_URL, env.MONGO_SHARD_URIS].map((u) => new URL(u).hostname);
+        const hosts = [env.REDIS_URL, env.MONGO_SHARD_URIS, ...(name === 'api' ? [env.DATABASE_URL] : [])].map((u) => new URL(u).hostname);
         for (const h of hosts) expect(Object.keys(services)).toContain(h);
         expect(env.NODE_ENV).toBe('production');
-        // Required secret: compose must refuse to start without it.
-        expect(env.JWT_SECRET).toMatch(/^\$\{JWT_SECRET:\?[^}]+\}$/);
       }
+      // Required secret: compose must refuse to start the API without it.
+      expect(serviceEnv('api').JWT_SECRET).toMatch(/^\$\{JWT_SECRET:\?[^}]+\}$/);
       expect(new URL(serviceEnv('migrate').DATABASE_URL).hostname).toBe('postgres');
     });
   });
@@ -686,13 +686,21 @@ describe('deployment files against the application schema and routes', () => {
     expect(unknown).toEqual([]);
   });
 
-  it.each(['api', 'worker'])('the k8s %s container environment passes the config validation (with a real secret)', (which) => {
+  it('workers get no secret (compose and k8s): they read neither PostgreSQL nor tokens', () => {
+    expect(Object.keys(serviceEnv('worker'))).not.toEqual(expect.arrayContaining(['DATABASE_URL']));
+    expect(Object.keys(serviceEnv('worker'))).not.toEqual(expect.arrayContaining(['JWT_SECRET']));
+    const c = workerDeployment!.spec.template.spec.containers[0];
+    expect((c.envFrom ?? []).filter((src: Obj) => src.secretRef)).toEqual([]);
+    expect((c.env ?? []).filter((e: Obj) => e.valueFrom?.secretKeyRef)).toEqual([]);
+  });
+
+  it.each(['api', 'worker'])('the k8s %s container environment passes the config validation (with a real secret, if it gets one)', (which) => {
     const d = which === 'api' ? apiDeployment! : workerDeployment!;
     const c = d.spec.template.spec.containers[0];
+    const getsSecret = (c.envFrom ?? []).some((src: Obj) => src.secretRef);
     const env: Record<string, string> = {
       ...configMap!.data,
-      ...secretExample!.stringData,
-      ...REAL_SECRET,
+      ...(getsSecret ? { ...secretExample!.stringData, ...REAL_SECRET } : {}),
       ...Object.fromEntries((c.env ?? []).filter((e: Obj) => 'value' in e).map((e: Obj) => [e.name, String(e.value)])),
     };
     const config = loadAppConfig(env);
