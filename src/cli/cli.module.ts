@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ApiKeysService } from '../auth/api-keys/api-keys.service';
-import { AuthCacheInvalidator, RedisAuthCacheInvalidator } from '../auth/cache/auth-cache-invalidator';
+import { AuthCacheInvalidator, OneShotAuthCacheInvalidator } from '../auth/cache/auth-cache-invalidator';
 import { AuthCacheStore } from '../auth/cache/auth-cache.store';
 import { PasswordHasher } from '../auth/passwords/password-hasher';
 import { UsersService } from '../auth/users/users.service';
@@ -22,7 +22,7 @@ export class CliModule {
       providers: [
         PasswordHasher,
         AuthCacheStore,
-        { provide: AuthCacheInvalidator, useClass: RedisAuthCacheInvalidator },
+        { provide: AuthCacheInvalidator, useClass: OneShotAuthCacheInvalidator },
         UsersService,
         ApiKeysService,
       ],

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ApiError } from '../../common/http/api-error';
 import type { PrismaService } from '../../prisma/prisma.service';
 import { REDIS_POSITIVE_TTL_MS } from '../auth.constants';
-import { RedisAuthCacheInvalidator } from './auth-cache-invalidator';
+import { OneShotAuthCacheInvalidator, RedisAuthCacheInvalidator } from './auth-cache-invalidator';
 import type { AuthCacheStore } from './auth-cache.store';
 import type { LocalAuthCache } from './local-auth-cache';
 
@@ -66,6 +66,22 @@ describe('RedisAuthCacheInvalidator', () => {
     failures = Number.MAX_SAFE_INTEGER;
     await invalidator.apiKeyRevoked('h3').catch(() => undefined);
     await jest.advanceTimersByTimeAsync(REDIS_POSITIVE_TTL_MS + 10_000);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+  it("the CLI's: the same 503 telling the operator to run the command again, and no retry left behind", async () => {
+    const store = {
+      putApiKey: async () => {
+        throw new Error('Connection is closed.');
+      },
+      publish: async (messages: string[]) => void published.push(...messages),
+    } as unknown as AuthCacheStore;
+    const cli = new OneShotAuthCacheInvalidator({} as PrismaService, store);
+    const err = (await cli.apiKeyRevoked('h9').catch((e: unknown) => e)) as ApiError;
+    expect(err.getStatus()).toBe(503);
+    const { error } = err.getResponse() as { error: { message: string } };
+    expect(error.message).toMatch(/the revocation is saved, but Redis is unavailable/);
+    expect(error.message).toMatch(/run the command again once Redis is back/);
+    expect(error.message).not.toMatch(/background/);
     expect(jest.getTimerCount()).toBe(0);
   });
 });

@@ -30,6 +30,8 @@ const REPUBLISH_CAP_MS = 5_000;
 export class RedisAuthCacheInvalidator extends AuthCacheInvalidator implements OnModuleDestroy {
   private readonly logger = new Logger('auth');
   private readonly retries = new Set<NodeJS.Timeout>();
+  /** False in a one-shot process (the CLI): it exits before a background retry could run. */
+  protected readonly republishesInBackground: boolean = true;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -81,13 +83,19 @@ export class RedisAuthCacheInvalidator extends AuthCacheInvalidator implements O
     try {
       await operation();
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message, what }, 'auth change saved but not published (Redis); retrying in the background');
-      this.retryInBackground(what, operation, Date.now() + REDIS_POSITIVE_TTL_MS, REPUBLISH_FIRST_MS);
+      const ttl = `cached grants expire within ${REDIS_POSITIVE_TTL_MS / 1000} s`;
+      let message: string;
+      if (this.republishesInBackground) {
+        this.logger.warn({ err: (err as Error).message, what }, 'auth change saved but not published (Redis); retrying in the background');
+        this.retryInBackground(what, operation, Date.now() + REDIS_POSITIVE_TTL_MS, REPUBLISH_FIRST_MS);
+        message = `it is retried in the background and ${ttl}; repeat the request to confirm`;
+      } else {
+        message = `${ttl}; run the command again once Redis is back to confirm`;
+      }
       throw new ApiError(
         HttpStatus.SERVICE_UNAVAILABLE,
         ErrorCode.SERVICE_UNAVAILABLE,
-        `${what} is saved, but Redis is unavailable to tell every API process; it is retried in the background and ` +
-          `cached grants expire within ${REDIS_POSITIVE_TTL_MS / 1000} s; repeat the request to confirm`,
+        `${what} is saved, but Redis is unavailable to tell every API process; ${message}`,
         undefined,
         1,
       );
@@ -106,4 +114,10 @@ export class RedisAuthCacheInvalidator extends AuthCacheInvalidator implements O
     timer.unref();
     this.retries.add(timer);
   }
+}
+
+/** The CLI's: nothing retries after the command returns, and its message says so. */
+@Injectable()
+export class OneShotAuthCacheInvalidator extends RedisAuthCacheInvalidator {
+  protected override readonly republishesInBackground = false;
 }
