@@ -27,6 +27,15 @@ export const LAST_USED_RESOLUTION_MS = 60 * 1000;
 /** How often pending `lastUsedAt` marks are flushed to PostgreSQL (one UPDATE per flush). */
 export const LAST_USED_FLUSH_INTERVAL_MS = 10 * 1000;
 
+/**
+ * Unknown API keys one client IP may have looked up in PostgreSQL per window, per API process.
+ * Beyond it, keys that Redis does not know are refused with 429 without a lookup: random keys
+ * would otherwise cost a query each (the negative cache only helps against a repeated key), and
+ * a flood of them would take the pool from logins and new keys. Known keys are not affected.
+ */
+export const UNKNOWN_KEY_LOOKUPS_PER_WINDOW = 20;
+export const UNKNOWN_KEY_WINDOW_MS = 60 * 1000;
+
 /** Auth endpoints: requests per window per client IP (contract §5). */
 export const AUTH_RATE_LIMIT = 100;
 export const AUTH_RATE_WINDOW_MS = 60 * 1000;

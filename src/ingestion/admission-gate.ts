@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyVerifier } from '../auth/credentials/credential-verifiers';
-import { apiKeyFrom } from '../auth/guards/credentials';
+import { apiKeyFrom, clientOf } from '../auth/guards/credentials';
 import { ApiError } from '../common/http/api-error';
 import { AppConfig } from '../config/app-config';
 import { IngestionMetrics } from '../metrics/metrics.ports';
@@ -150,7 +150,7 @@ export class AdmissionGate implements OnModuleInit {
     const key = apiKeyFrom(request.headers);
     if (!key) return false;
     try {
-      return (await this.apiKeys.verify(key)) !== null;
+      return (await this.apiKeys.verify(key, clientOf(request))) !== null;
     } catch {
       return false;
     }

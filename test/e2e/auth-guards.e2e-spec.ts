@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { Controller, DynamicModule, Get, Module, UseGuards } from '@nestjs/common';
@@ -171,6 +172,22 @@ describe('auth guards used by another module (real PostgreSQL and Redis)', () =>
       expect(ok.body).toEqual({ kind: 'apiKey', userId: operator.id, role: 'OPERATOR', apiKeyId: key.id, email: email('operator') });
     });
 
+    it('a client that had 20 unknown keys looked up gets 429 for keys PostgreSQL would have to answer; known keys and other clients pass', async () => {
+      const flooder = { 'x-forwarded-for': '198.19.0.7' };
+      const randomKey = () => `evp_${randomBytes(32).toString('base64url')}`;
+      for (let i = 0; i < 20; i++) {
+        const res = await get('/guarded/ingest', { ...flooder, 'x-api-key': randomKey() });
+        expect([i, res.status, res.body.error.code]).toEqual([i, 401, 'INVALID_API_KEY']);
+      }
+      const limited = await get('/guarded/ingest', { ...flooder, 'x-api-key': randomKey() });
+      expect([limited.status, limited.body.error.code]).toEqual([429, 'RATE_LIMITED']);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect((await get('/guarded/read', { ...flooder, 'x-api-key': randomKey() })).status).toBe(429);
+      // A key Redis knows needs no lookup; another client has its own budget.
+      expect((await get('/guarded/ingest', { ...flooder, 'x-api-key': key.key })).status).toBe(200);
+      expect((await get('/guarded/ingest', { 'x-api-key': randomKey() })).status).toBe(401);
+    });
+
     it('ApiKeyOrJwtGuard + @Roles(VIEWER): a key or a JWT; neither → 401 UNAUTHORIZED', async () => {
       expect((await get('/guarded/read', { 'x-api-key': viewerKey })).body).toMatchObject({ kind: 'apiKey', role: 'VIEWER' });
       expect((await get('/guarded/read', { authorization: `Bearer ${viewerToken}` })).body).toMatchObject({ kind: 'user', role: 'VIEWER' });
@@ -282,6 +299,17 @@ describe('auth guards used by another module (real PostgreSQL and Redis)', () =>
       expect((await request(http).get('/guarded/ingest').set('x-api-key', key)).status).toBe(200);
       const revoked = await request(http).get('/guarded/ingest').set('x-api-key', revokedKey.key);
       expect([revoked.status, revoked.body.error.code]).toEqual([401, 'INVALID_API_KEY']);
+    });
+
+    it('login works (it needs only PostgreSQL); the auth rate limit is counted in the process meanwhile', async () => {
+      const res = await request(http).post('/api/auth/login').send({ email: email('redisdown'), password: PASSWORD });
+      expect(res.status).toBe(200);
+      expect(res.headers['x-ratelimit-remaining']).toBe('99');
+      // 99 more requests use up the minute; the next is refused as with Redis up.
+      for (let i = 0; i < 99; i++) expect((await request(http).get('/api/auth/me')).status).toBe(401);
+      const limited = await request(http).get('/api/auth/me');
+      expect([limited.status, limited.body.error.code]).toEqual([429, 'RATE_LIMITED']);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     });
   });
 });

@@ -1,12 +1,15 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { ApiError } from '../../common/http/api-error';
 import { PrismaService } from '../../prisma/prisma.service';
 import { hashApiKey, isWellFormedApiKey } from '../api-keys/api-key-secret';
+import { UNKNOWN_KEY_LOOKUPS_PER_WINDOW, UNKNOWN_KEY_WINDOW_MS } from '../auth.constants';
 import { AuthCacheStore } from '../cache/auth-cache.store';
 import { ApiKeySnapshot } from '../cache/auth-cache.types';
 import { LocalAuthCache } from '../cache/local-auth-cache';
 import { API_KEY_STATE_SELECT, apiKeySnapshot, UNKNOWN_API_KEY, USER_STATE_SELECT } from '../cache/snapshots';
 import type { Principal } from '../principal';
 import { postgres } from '../prisma-errors';
+import { FixedWindows } from '../rate-limit/fixed-windows';
 import { ApiKeyUsageRecorder } from './api-key-usage.recorder';
 import { ApiKeyVerifier } from './credential-verifiers';
 import { RateLimitedWarning } from './redis-failure-log';
@@ -15,7 +18,8 @@ import { RateLimitedWarning } from './redis-failure-log';
  * API key check of the ingestion hot path: in-process cache (no I/O), else one Redis GET, else
  * PostgreSQL (result written back to Redis). Revoked, expired and disabled-owner keys are
  * refused; with PostgreSQL down a key cached in Redis keeps working; with Redis down keys are
- * checked against PostgreSQL.
+ * checked against PostgreSQL. A client that has had UNKNOWN_KEY_LOOKUPS_PER_WINDOW unknown keys
+ * looked up gets 429 for keys that need PostgreSQL until its window ends.
  */
 @Injectable()
 export class CachedApiKeyVerifier extends ApiKeyVerifier {
@@ -23,6 +27,8 @@ export class CachedApiKeyVerifier extends ApiKeyVerifier {
   private readonly redisWarning = new RateLimitedWarning(this.logger, 'Redis unavailable for API key lookups; using PostgreSQL');
   /** Concurrent misses for one key share one lookup. */
   private readonly inflight = new Map<string, Promise<ApiKeySnapshot>>();
+  /** Unknown keys looked up in PostgreSQL, per client (UNKNOWN_KEY_LOOKUPS_PER_WINDOW). */
+  private readonly unknownKeys = new FixedWindows();
 
   constructor(
     private readonly local: LocalAuthCache,
@@ -33,10 +39,10 @@ export class CachedApiKeyVerifier extends ApiKeyVerifier {
     super();
   }
 
-  async verify(apiKey: string): Promise<Principal | null> {
+  async verify(apiKey: string, client?: string): Promise<Principal | null> {
     if (!isWellFormedApiKey(apiKey)) return null;
     const keyHash = hashApiKey(apiKey);
-    const snapshot = this.local.getApiKey(keyHash, Date.now()) ?? (await this.load(keyHash));
+    const snapshot = this.local.getApiKey(keyHash, Date.now()) ?? (await this.load(keyHash, client));
     if (snapshot.state !== 'valid' || snapshot.status !== 'ACTIVE') return null;
     const now = Date.now();
     if (snapshot.expiresAt !== null && snapshot.expiresAt <= now) return null;
@@ -44,16 +50,17 @@ export class CachedApiKeyVerifier extends ApiKeyVerifier {
     return { kind: 'apiKey', userId: snapshot.userId, role: snapshot.role, apiKeyId: snapshot.id, email: snapshot.email };
   }
 
-  private load(keyHash: string): Promise<ApiKeySnapshot> {
+  /** (Concurrent callers of one key share the first one's lookup, and its client's budget.) */
+  private load(keyHash: string, client: string | undefined): Promise<ApiKeySnapshot> {
     let pending = this.inflight.get(keyHash);
     if (!pending) {
-      pending = this.fetch(keyHash).finally(() => this.inflight.delete(keyHash));
+      pending = this.fetch(keyHash, client).finally(() => this.inflight.delete(keyHash));
       this.inflight.set(keyHash, pending);
     }
     return pending;
   }
 
-  private async fetch(keyHash: string): Promise<ApiKeySnapshot> {
+  private async fetch(keyHash: string, client: string | undefined): Promise<ApiKeySnapshot> {
     const startedAt = Date.now();
     let redisUp = true;
     try {
@@ -66,12 +73,19 @@ export class CachedApiKeyVerifier extends ApiKeyVerifier {
       redisUp = false;
       this.redisWarning.warn(err);
     }
+    if (client !== undefined) {
+      const [unknown, leftMs] = this.unknownKeys.peek(client, Date.now());
+      if (unknown >= UNKNOWN_KEY_LOOKUPS_PER_WINDOW) {
+        throw ApiError.tooManyRequests('RATE_LIMITED', 'Too many unknown API keys from this address; retry later', Math.max(1, Math.ceil(leftMs / 1000)));
+      }
+    }
     const row = await postgres(() =>
       this.prisma.apiKey.findUnique({
         where: { keyHash },
         select: { ...API_KEY_STATE_SELECT, user: { select: USER_STATE_SELECT } },
       }),
     );
+    if (!row && client !== undefined) this.unknownKeys.hit(client, UNKNOWN_KEY_WINDOW_MS, Date.now());
     const entry = row ? apiKeySnapshot(row, row.user) : UNKNOWN_API_KEY;
     if (redisUp) {
       // Off the response path; a failed write only means the next miss asks PostgreSQL again.

@@ -5,7 +5,11 @@ import type { Principal } from '../principal';
  * credential" (→ 401); a dependency outage throws (→ 503).
  */
 export abstract class ApiKeyVerifier {
-  abstract verify(apiKey: string): Promise<Principal | null>;
+  /**
+   * `client` (the request's IP, see clientOf) bounds the unknown keys it may have looked up in
+   * PostgreSQL (→ 429 beyond); without it there is no bound.
+   */
+  abstract verify(apiKey: string, client?: string): Promise<Principal | null>;
 }
 
 export abstract class AccessTokenVerifier {

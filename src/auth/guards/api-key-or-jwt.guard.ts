@@ -4,7 +4,7 @@ import { ApiError } from '../../common/http/api-error';
 import { AccessTokenVerifier, ApiKeyVerifier } from '../credentials/credential-verifiers';
 import type { Principal, RequestWithPrincipal } from '../principal';
 import { invalidApiKey } from './api-key.guard';
-import { apiKeyFrom, bearerTokenFrom } from './credentials';
+import { apiKeyFrom, bearerTokenFrom, clientOf } from './credentials';
 
 /**
  * Analytics and metrics: an API key (`x-api-key`, checked first when present: 401
@@ -18,8 +18,8 @@ export class ApiKeyOrJwtGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<RequestWithPrincipal & { headers: IncomingHttpHeaders }>();
-    request.principal = await this.principalOf(request.headers);
+    const request = context.switchToHttp().getRequest<RequestWithPrincipal & { headers: IncomingHttpHeaders; ip?: string }>();
+    request.principal = await this.principalOf(request.headers, clientOf(request));
     return true;
   }
 
@@ -27,10 +27,10 @@ export class ApiKeyOrJwtGuard implements CanActivate {
    * The principal of these headers, or the 401 they deserve. Also used to check an open stream's
    * credential again (GET /api/v1/metrics/live), so both agree on what is still valid.
    */
-  async principalOf(headers: IncomingHttpHeaders): Promise<Principal> {
+  async principalOf(headers: IncomingHttpHeaders, client?: string): Promise<Principal> {
     const key = apiKeyFrom(headers);
     if (key) {
-      const principal = await this.apiKeys.verify(key);
+      const principal = await this.apiKeys.verify(key, client);
       if (!principal) throw invalidApiKey();
       return principal;
     }

@@ -4,7 +4,7 @@ import { ApiError } from '../../common/http/api-error';
 import { ErrorCode } from '../../common/http/error-codes';
 import { ApiKeyVerifier } from '../credentials/credential-verifiers';
 import type { RequestWithPrincipal } from '../principal';
-import { apiKeyFrom } from './credentials';
+import { apiKeyFrom, clientOf } from './credentials';
 
 export const missingApiKey = (): ApiError =>
   new ApiError(HttpStatus.UNAUTHORIZED, ErrorCode.MISSING_API_KEY, 'An API key is required in the x-api-key header');
@@ -12,18 +12,19 @@ export const invalidApiKey = (): ApiError =>
   new ApiError(HttpStatus.UNAUTHORIZED, ErrorCode.INVALID_API_KEY, 'The API key is unknown, revoked or expired');
 
 /**
- * Ingestion: requires `x-api-key` (401 MISSING_API_KEY / INVALID_API_KEY) and puts the key's
- * principal (kind 'apiKey', apiKeyId, owner userId and role) on `request.principal`.
+ * Ingestion: requires `x-api-key` (401 MISSING_API_KEY / INVALID_API_KEY; 429 RATE_LIMITED for a
+ * client past its budget of unknown keys) and puts the key's principal (kind 'apiKey', apiKeyId,
+ * owner userId and role) on `request.principal`.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   constructor(private readonly apiKeys: ApiKeyVerifier) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<RequestWithPrincipal & { headers: IncomingHttpHeaders }>();
+    const request = context.switchToHttp().getRequest<RequestWithPrincipal & { headers: IncomingHttpHeaders; ip?: string }>();
     const key = apiKeyFrom(request.headers);
     if (!key) throw missingApiKey();
-    const principal = await this.apiKeys.verify(key);
+    const principal = await this.apiKeys.verify(key, clientOf(request));
     if (!principal) throw invalidApiKey();
     request.principal = principal;
     return true;

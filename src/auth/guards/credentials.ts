@@ -1,4 +1,10 @@
+import { normalizeIp } from '@nestjs/throttler';
 import type { IncomingHttpHeaders } from 'node:http';
+
+/** The client a request is counted as for rate limits: its IP (TRUST_PROXY applied), IPv6 per /64. */
+export function clientOf(request: { ip?: unknown }): string {
+  return normalizeIp(String(request.ip ?? 'unknown'), 64);
+}
 
 /** The x-api-key header, or undefined when absent or empty. */
 export function apiKeyFrom(headers: IncomingHttpHeaders): string | undefined {

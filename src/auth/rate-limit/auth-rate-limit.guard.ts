@@ -1,8 +1,9 @@
 import { ExecutionContext, Injectable, Provider } from '@nestjs/common';
-import { getOptionsToken, getStorageToken, normalizeIp, ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
+import { getOptionsToken, getStorageToken, ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
 import { ApiError } from '../../common/http/api-error';
 import { RedisKeys } from '../../redis/redis-keys';
 import { AUTH_RATE_LIMIT, AUTH_RATE_WINDOW_MS } from '../auth.constants';
+import { clientOf } from '../guards/credentials';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
 /**
@@ -32,7 +33,7 @@ export const authRateLimitProviders: Provider[] = [
     inject: [RedisKeys],
     useFactory: (keys: RedisKeys): ThrottlerModuleOptions => ({
       throttlers: [{ name: 'default', limit: AUTH_RATE_LIMIT, ttl: AUTH_RATE_WINDOW_MS }],
-      getTracker: (req: Record<string, unknown>) => normalizeIp(String(req.ip ?? 'unknown'), 64),
+      getTracker: (req: Record<string, unknown>) => clientOf(req),
       generateKey: (_context: ExecutionContext, tracker: string) => keys.authRateLimit(tracker),
       // X-RateLimit-Limit/Remaining/Reset on every auth response; Retry-After on 429.
       setHeaders: true,

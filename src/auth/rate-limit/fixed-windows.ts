@@ -1,0 +1,63 @@
+/** One window: hits so far, and when it ends (ms since the epoch). */
+interface Window {
+  hits: number;
+  endsAt: number;
+}
+
+/**
+ * Fixed-window counters per key, in this process, holding at most `maxKeys` windows (expired ones
+ * go first, then the oldest): a flood of distinct keys cannot grow it without bound.
+ */
+export class FixedWindows {
+  private readonly windows = new Map<string, Window>();
+
+  constructor(readonly maxKeys = 10_000) {}
+
+  /**
+   * Counts a hit; returns the hits in the key's window and the ms left of it. The hit that first
+   * exceeds `limit` stretches the window to `blockMs` when that is longer (the throttler's block).
+   */
+  hit(key: string, windowMs: number, now: number, limit = Infinity, blockMs = 0): [number, number] {
+    let w = this.current(key, now);
+    if (!w) {
+      if (this.windows.size >= this.maxKeys) this.prune(now);
+      w = { hits: 0, endsAt: now + windowMs };
+      this.windows.set(key, w);
+    }
+    w.hits += 1;
+    if (w.hits === limit + 1 && blockMs > w.endsAt - now) w.endsAt = now + blockMs;
+    return [w.hits, w.endsAt - now];
+  }
+
+  /** Hits in the key's current window (0 when none) and the ms left of it, without counting. */
+  peek(key: string, now: number): [number, number] {
+    const w = this.current(key, now);
+    return w ? [w.hits, w.endsAt - now] : [0, 0];
+  }
+
+  get size(): number {
+    return this.windows.size;
+  }
+
+  has(key: string): boolean {
+    return this.windows.has(key);
+  }
+
+  private current(key: string, now: number): Window | undefined {
+    const w = this.windows.get(key);
+    if (w && w.endsAt <= now) {
+      this.windows.delete(key);
+      return undefined;
+    }
+    return w;
+  }
+
+  private prune(now: number): void {
+    for (const [k, w] of this.windows) if (w.endsAt <= now) this.windows.delete(k);
+    // Still full: drop the oldest windows (Map order is insertion order).
+    for (const k of this.windows.keys()) {
+      if (this.windows.size < this.maxKeys) break;
+      this.windows.delete(k);
+    }
+  }
+}
