@@ -32,11 +32,13 @@ describe('StreamWorker', () => {
   /** What the reclaims after the first one find, page by page. */
   let pages: ClaimPage[];
   let readerOptions: Record<string, unknown> | undefined;
-  /** includeOwn of every claimIdlePage call. */
+  /** includeOwn and start of every claimIdlePage call. */
   let claimedOwn: boolean[];
-  /** Entries routed to shard 1 (ids starting with 'h'); writes to shard 1 hang while `hung`. */
+  let claimStarts: string[];
+  /** Entries routed to shard 1 (ids starting with 'h'); writes to shard 1 hang while `hung` (if hangs(first id)). */
   let shards: { count: number; all: [] };
   let hung: boolean;
+  let hangs: (firstId: string) => boolean;
   let unhang: Array<() => void>;
   /** Ids handed to leavePending. */
   let leftPending: string[];
@@ -55,9 +57,11 @@ describe('StreamWorker', () => {
     writeMs = [];
     claimCalls = 0;
     claimedOwn = [];
+    claimStarts = [];
     pages = [];
     shards = { count: 1, all: [] };
     hung = false;
+    hangs = () => true;
     unhang = [];
     leftPending = [];
     ownRetries = 'all';
@@ -71,8 +75,9 @@ describe('StreamWorker', () => {
         }),
       unblock: async () => deliver([]),
       // The first reclaim (at start) waits for the test; later ones find nothing.
-      claimIdlePage: (_ps: unknown, _start: string, _isHeld: unknown, includeOwn: boolean) => {
+      claimIdlePage: (_ps: unknown, start: string, _isHeld: unknown, includeOwn: boolean) => {
         claimedOwn.push(includeOwn);
+        claimStarts.push(start);
         if (claimCalls++ === 0) return new Promise<ClaimPage>((resolve) => (claim = resolve));
         return Promise.resolve(pages.shift() ?? { entries: [], next: null });
       },
@@ -85,7 +90,7 @@ describe('StreamWorker', () => {
       prepare: (e: DeliveredEntry): PreparedEntry => ({ kind: 'event', shard: e.id.startsWith('h') ? 1 : 0, entry: e, doc: {} as StoredEventDocument }),
       storeBatch: async (shard: number, batch: PreparedEvent[]) => {
         writes.push({ at: Date.now(), ids: batch.map((b) => b.entry.id) });
-        if (shard === 1 && hung) await new Promise<void>((resolve) => unhang.push(resolve));
+        if (shard === 1 && hung && hangs(batch[0].entry.id)) await new Promise<void>((resolve) => unhang.push(resolve));
         const ms = writeMs.shift() ?? 0;
         if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
         return outcome(batch.length);
@@ -205,20 +210,44 @@ describe('StreamWorker', () => {
     expect(claimedOwn).toEqual([true, false, true]);
   });
 
-  it('while a probe is due, retries one page of its own given-up entries, not the whole backlog', async () => {
+  it("while a probe is due, retries one page of its own given-up entries per round, each round the next page", async () => {
     claim({ entries: [], next: null });
     await jest.advanceTimersByTimeAsync(0);
     ownRetries = 'page';
     pages = [
-      { entries: entries('r', 2), next: '(2-0' },
-      { entries: entries('s', 2), next: '(4-0' },
+      { entries: entries('r', 2), next: '(2-0' }, // the own page
+      { entries: entries('s', 2), next: '(4-0' }, // the scan for other consumers' entries
       { entries: [], next: null },
     ];
     await jest.advanceTimersByTimeAsync(settings.reclaimIntervalMs);
     expect(claimedOwn).toEqual([true, true, false, false]);
+    expect(claimStarts).toEqual(['-', '-', '-', '(4-0']);
+    // The next round's own page starts where the last one ended; past the end, over from the start.
+    pages = [{ entries: [], next: null }];
+    await jest.advanceTimersByTimeAsync(settings.reclaimIntervalMs);
+    expect(claimStarts.slice(4)).toEqual(['(2-0', '-']);
+    await jest.advanceTimersByTimeAsync(settings.reclaimIntervalMs);
+    expect(claimStarts.slice(6)).toEqual(['-', '-']);
     ownRetries = 'none';
     await jest.advanceTimersByTimeAsync(settings.reclaimIntervalMs);
-    expect(claimedOwn).toEqual([true, true, false, false, false]);
+    expect(claimedOwn.slice(8)).toEqual([false]);
+  });
+
+  it('a shard with one slow write beside a slot that keeps answering is not stalled', async () => {
+    settings.maxWritesPerShard = 2;
+    shards.count = 2;
+    hung = true;
+    hangs = (id) => id.startsWith('hslow');
+    claim({ entries: [], next: null });
+    await read(entries('hslow', 10)); // takes one slot for good
+    await read(entries('hb', 30)); // the other slot writes these, one batch after the other
+    await jest.advanceTimersByTimeAsync(3_000);
+    await read(entries('hc', 50)); // more than two batches wait while the answering slot writes
+    await jest.advanceTimersByTimeAsync(10);
+    expect(leftPending).toEqual([]);
+    expect(writes.map((w) => w.ids[0])).toEqual(['hslow0', 'hb0', 'hb10', 'hb20', 'hc0', 'hc10', 'hc20', 'hc30', 'hc40']);
+    await jest.advanceTimersByTimeAsync(settings.reclaimIntervalMs);
+    expect(claimedOwn.at(-1)).toBe(true); // own retries go on
   });
 
   it('on shutdown, stores what a reclaim page in progress brings in before returning', async () => {

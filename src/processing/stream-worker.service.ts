@@ -63,6 +63,9 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   /** Pauses that end early when the worker stops (see pause). */
   private readonly stopWaiters = new Set<() => void>();
 
+  /** Where the next single page of own retries starts, per partition stream (see reclaim). */
+  private readonly ownPageCursor = new Map<string, string>();
+
   private readonly loopTimers = new Set<NodeJS.Timeout>();
   private readonly loopRuns = new Set<Promise<void>>();
 
@@ -255,7 +258,8 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
    */
   private shedIfStalled(shard: number, buf: ShardBuffer): void {
     const keep = 2 * this.settings.batchSize;
-    if (buf.stalled === 0 || buf.writing < this.settings.maxWritesPerShard || buf.items.length <= keep) return;
+    // One slow write (a long duplicate lookup, say) beside a slot that keeps answering is no stall.
+    if (buf.stalled < this.settings.maxWritesPerShard || buf.items.length <= keep) return;
     const shed = buf.items.splice(keep);
     this.track(
       shed.map((s) => s.entry),
@@ -265,7 +269,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   /** Some shard's every write slot is stalled (see shedIfStalled). */
   private anyShardStalled(): boolean {
-    for (const buf of this.shardBuffers.values()) if (buf.stalled > 0 && buf.writing >= this.settings.maxWritesPerShard) return true;
+    for (const buf of this.shardBuffers.values()) if (buf.stalled >= this.settings.maxWritesPerShard) return true;
     return false;
   }
 
@@ -347,24 +351,36 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private async reclaim(): Promise<void> {
     // While a shard is stalled (or paused: see ownRetries), our own given-up entries, mostly its,
     // would only be left pending again at once.
-    let own = this.anyShardStalled() ? 'none' : this.writer.ownRetries();
+    const own = this.anyShardStalled() ? 'none' : this.writer.ownRetries();
     for (const ps of this.group.streams) {
+      if (own === 'page') {
+        // One page of own entries per partition carries the due probe: the page after the previous
+        // round's, so that entries further back (healthy shards' among them) get their turn too,
+        // instead of the same oldest page being claimed and deferred again every round.
+        await this.waitForRoom();
+        if (this.stopping) return;
+        const page = await this.group.claimIdlePage(ps, this.ownPageCursor.get(ps.stream) ?? '-', this.isHeld, true);
+        this.ownPageCursor.set(ps.stream, page.next ?? '-');
+        this.takeClaimed(ps.stream, page.entries);
+      }
       let start = '-';
       while (!this.stopping) {
         await this.waitForRoom();
         if (this.stopping) return;
-        const page = await this.group.claimIdlePage(ps, start, this.isHeld, own !== 'none');
-        if (page.entries.length > 0 && own === 'page') own = 'none';
-        if (page.entries.length > 0) {
-          this.metrics.reclaimed += page.entries.length;
-          const fromOthers = page.entries.filter((e) => e.deliveries > 1).length;
-          this.logger.debug({ stream: ps.stream, entries: page.entries.length, fromOthers }, 'reclaimed idle pending entries');
-          this.accept(page.entries);
-        }
+        const page = await this.group.claimIdlePage(ps, start, this.isHeld, own === 'all');
+        this.takeClaimed(ps.stream, page.entries);
         if (!page.next) break;
         start = page.next;
       }
     }
+  }
+
+  private takeClaimed(stream: string, entries: DeliveredEntry[]): void {
+    if (entries.length === 0) return;
+    this.metrics.reclaimed += entries.length;
+    const fromOthers = entries.filter((e) => e.deliveries > 1).length;
+    this.logger.debug({ stream, entries: entries.length, fromOthers }, 'reclaimed idle pending entries');
+    this.accept(entries);
   }
 
   /**
