@@ -35,6 +35,8 @@ export const LAST_USED_FLUSH_INTERVAL_MS = 10 * 1000;
  */
 export const UNKNOWN_KEY_LOOKUPS_PER_WINDOW = 20;
 export const UNKNOWN_KEY_WINDOW_MS = 60 * 1000;
+/** A key found valid within this long is exempt from that budget (see CachedApiKeyVerifier). */
+export const RECENTLY_VALID_MS = 10 * 60 * 1000;
 
 /** Auth endpoints: requests per window per client IP (contract §5). */
 export const AUTH_RATE_LIMIT = 100;

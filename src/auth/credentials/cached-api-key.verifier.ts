@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ApiError } from '../../common/http/api-error';
 import { PrismaService } from '../../prisma/prisma.service';
 import { hashApiKey, isWellFormedApiKey } from '../api-keys/api-key-secret';
-import { UNKNOWN_KEY_LOOKUPS_PER_WINDOW, UNKNOWN_KEY_WINDOW_MS } from '../auth.constants';
+import { LOCAL_CACHE_MAX_ENTRIES, RECENTLY_VALID_MS, UNKNOWN_KEY_LOOKUPS_PER_WINDOW, UNKNOWN_KEY_WINDOW_MS } from '../auth.constants';
 import { AuthCacheStore } from '../cache/auth-cache.store';
 import { ApiKeySnapshot } from '../cache/auth-cache.types';
 import { LocalAuthCache } from '../cache/local-auth-cache';
@@ -29,6 +29,12 @@ export class CachedApiKeyVerifier extends ApiKeyVerifier {
   private readonly inflight = new Map<string, Promise<ApiKeySnapshot>>();
   /** Unknown keys looked up in PostgreSQL, per client (UNKNOWN_KEY_LOOKUPS_PER_WINDOW). */
   private readonly unknownKeys = new FixedWindows();
+  /**
+   * Hashes of keys found valid within RECENTLY_VALID_MS: exempt from that budget, so a producer
+   * sharing an address (NAT, a proxy) with a flood keeps its key when the key's Redis entry expires
+   * or Redis is down. (Still looked up, so a revocation applies as before.)
+   */
+  private readonly recentlyValid = new FixedWindows(LOCAL_CACHE_MAX_ENTRIES);
 
   constructor(
     private readonly local: LocalAuthCache,
@@ -67,26 +73,38 @@ export class CachedApiKeyVerifier extends ApiKeyVerifier {
       const cached = await this.store.getApiKey(keyHash);
       if (cached) {
         this.local.setApiKey(keyHash, cached.value, startedAt);
+        if (cached.value.state === 'valid') this.recentlyValid.hit(keyHash, RECENTLY_VALID_MS, Date.now());
         return cached.value;
       }
     } catch (err) {
       redisUp = false;
       this.redisWarning.warn(err);
     }
-    if (client !== undefined) {
-      const [unknown, leftMs] = this.unknownKeys.peek(client, Date.now());
-      if (unknown >= UNKNOWN_KEY_LOOKUPS_PER_WINDOW) {
+    // Counted before the query (concurrent lookups must not all pass a count still at 0) and
+    // given back when the key exists: keys seen valid lately never spend or need the budget.
+    const budgeted = client !== undefined && !this.recentlyValid.has(keyHash, Date.now()) ? client : undefined;
+    if (budgeted !== undefined) {
+      const [lookups, leftMs] = this.unknownKeys.hit(budgeted, UNKNOWN_KEY_WINDOW_MS, Date.now());
+      if (lookups > UNKNOWN_KEY_LOOKUPS_PER_WINDOW) {
+        this.unknownKeys.unhit(budgeted, Date.now());
         throw ApiError.tooManyRequests('RATE_LIMITED', 'Too many unknown API keys from this address; retry later', Math.max(1, Math.ceil(leftMs / 1000)));
       }
     }
-    const row = await postgres(() =>
-      this.prisma.apiKey.findUnique({
-        where: { keyHash },
-        select: { ...API_KEY_STATE_SELECT, user: { select: USER_STATE_SELECT } },
-      }),
-    );
-    if (!row && client !== undefined) this.unknownKeys.hit(client, UNKNOWN_KEY_WINDOW_MS, Date.now());
+    let row;
+    try {
+      row = await postgres(() =>
+        this.prisma.apiKey.findUnique({
+          where: { keyHash },
+          select: { ...API_KEY_STATE_SELECT, user: { select: USER_STATE_SELECT } },
+        }),
+      );
+    } catch (err) {
+      if (budgeted !== undefined) this.unknownKeys.unhit(budgeted, Date.now());
+      throw err;
+    }
+    if (row && budgeted !== undefined) this.unknownKeys.unhit(budgeted, Date.now());
     const entry = row ? apiKeySnapshot(row, row.user) : UNKNOWN_API_KEY;
+    if (entry.value.state === 'valid') this.recentlyValid.hit(keyHash, RECENTLY_VALID_MS, Date.now());
     if (redisUp) {
       // Off the response path; a failed write only means the next miss asks PostgreSQL again.
       this.store.putApiKey(keyHash, entry).catch((err: unknown) => this.redisWarning.warn(err));

@@ -6,7 +6,7 @@ interface Window {
 
 /**
  * Fixed-window counters per key, in this process, holding at most `maxKeys` windows (expired ones
- * go first, then the oldest): a flood of distinct keys cannot grow it without bound.
+ * go first, then the oldest tenth): a flood of distinct keys cannot grow it without bound.
  */
 export class FixedWindows {
   private readonly windows = new Map<string, Window>();
@@ -29,6 +29,12 @@ export class FixedWindows {
     return [w.hits, w.endsAt - now];
   }
 
+  /** Takes back one hit of the key's current window (a counted attempt that turned out not to count). */
+  unhit(key: string, now: number): void {
+    const w = this.current(key, now);
+    if (w && w.hits > 0) w.hits -= 1;
+  }
+
   /** Hits in the key's current window (0 when none) and the ms left of it, without counting. */
   peek(key: string, now: number): [number, number] {
     const w = this.current(key, now);
@@ -39,8 +45,9 @@ export class FixedWindows {
     return this.windows.size;
   }
 
-  has(key: string): boolean {
-    return this.windows.has(key);
+  /** Whether the key has a window that has not ended. */
+  has(key: string, now = Date.now()): boolean {
+    return this.current(key, now) !== undefined;
   }
 
   private current(key: string, now: number): Window | undefined {
@@ -54,9 +61,11 @@ export class FixedWindows {
 
   private prune(now: number): void {
     for (const [k, w] of this.windows) if (w.endsAt <= now) this.windows.delete(k);
-    // Still full: drop the oldest windows (Map order is insertion order).
+    // Still full: drop the oldest tenth (Map order is insertion order), so that a flood of new
+    // keys costs one scan per maxKeys/10 of them, not one per key.
+    const target = Math.floor(this.maxKeys * 0.9);
     for (const k of this.windows.keys()) {
-      if (this.windows.size < this.maxKeys) break;
+      if (this.windows.size <= target) break;
       this.windows.delete(k);
     }
   }

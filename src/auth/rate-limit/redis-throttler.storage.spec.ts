@@ -31,10 +31,13 @@ describe('RedisThrottlerStorage without Redis', () => {
     expect(await storage.increment('k', 60_000, 3, 60_000)).toMatchObject({ totalHits: 1, isBlocked: false });
   });
 
-  it('keeps at most 10,000 trackers, dropping the oldest', async () => {
-    for (let i = 0; i <= 10_000; i++) await storage.increment(`ip${i}`, 60_000, 100, 60_000);
+  it('keeps at most 10,000 trackers, dropping the oldest tenth when full', async () => {
+    for (let i = 0; i < 10_000; i++) await storage.increment(`ip${i}`, 60_000, 100, 60_000);
     expect(storage.local.size).toBe(10_000);
-    expect(storage.local.has('ip0')).toBe(false);
+    await storage.increment('ip10000', 60_000, 100, 60_000);
+    expect(storage.local.size).toBe(9_001);
+    expect(storage.local.has('ip999')).toBe(false);
+    expect(storage.local.has('ip1000')).toBe(true);
     expect(storage.local.has('ip10000')).toBe(true);
   });
 
