@@ -30,7 +30,7 @@ export class CachedApiKeyVerifier extends ApiKeyVerifier {
   /** Unknown keys looked up in PostgreSQL, per client (UNKNOWN_KEY_LOOKUPS_PER_WINDOW). */
   private readonly unknownKeys = new FixedWindows();
   /**
-   * Hashes of keys found valid within RECENTLY_VALID_MS: exempt from that budget, so a producer
+   * Hashes of keys last found valid within RECENTLY_VALID_MS (each sighting extends it): exempt from that budget, so a producer
    * sharing an address (NAT, a proxy) with a flood keeps its key when the key's Redis entry expires
    * or Redis is down. (Still looked up, so a revocation applies as before.)
    */
@@ -73,7 +73,7 @@ export class CachedApiKeyVerifier extends ApiKeyVerifier {
       const cached = await this.store.getApiKey(keyHash);
       if (cached) {
         this.local.setApiKey(keyHash, cached.value, startedAt);
-        if (cached.value.state === 'valid') this.recentlyValid.hit(keyHash, RECENTLY_VALID_MS, Date.now());
+        if (cached.value.state === 'valid') this.recentlyValid.touch(keyHash, RECENTLY_VALID_MS, Date.now());
         return cached.value;
       }
     } catch (err) {
@@ -104,7 +104,7 @@ export class CachedApiKeyVerifier extends ApiKeyVerifier {
     }
     if (row && budgeted !== undefined) this.unknownKeys.unhit(budgeted, Date.now());
     const entry = row ? apiKeySnapshot(row, row.user) : UNKNOWN_API_KEY;
-    if (entry.value.state === 'valid') this.recentlyValid.hit(keyHash, RECENTLY_VALID_MS, Date.now());
+    if (entry.value.state === 'valid') this.recentlyValid.touch(keyHash, RECENTLY_VALID_MS, Date.now());
     if (redisUp) {
       // Off the response path; a failed write only means the next miss asks PostgreSQL again.
       this.store.putApiKey(keyHash, entry).catch((err: unknown) => this.redisWarning.warn(err));

@@ -29,6 +29,16 @@ export class FixedWindows {
     return [w.hits, w.endsAt - now];
   }
 
+  /** Marks the key as seen: its window now ends windowMs from now, whatever it was before. */
+  touch(key: string, windowMs: number, now: number): void {
+    const w = this.current(key, now);
+    if (w) {
+      w.endsAt = now + windowMs;
+      return;
+    }
+    this.hit(key, windowMs, now);
+  }
+
   /** Takes back one hit of the key's current window (a counted attempt that turned out not to count). */
   unhit(key: string, now: number): void {
     const w = this.current(key, now);

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { FixedWindows } from './fixed-windows';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
 /** The in-process fallback while Redis is unreachable (the Redis path: auth.e2e-spec's rate-limit tests). */
@@ -44,5 +45,15 @@ describe('RedisThrottlerStorage without Redis', () => {
   it('does not hide a Redis error that is not about reaching Redis', async () => {
     failure = new Error('ERR user_script:3: something is wrong');
     await expect(storage.increment('k', 60_000, 3, 60_000)).rejects.toThrow(/user_script/);
+  });
+});
+
+describe('FixedWindows.touch', () => {
+  it('keeps a key seen again and again, and lets one not seen for windowMs go', () => {
+    const w = new FixedWindows(10);
+    w.touch('k', 1_000, 0);
+    w.touch('k', 1_000, 900);
+    expect(w.has('k', 1_800)).toBe(true); // a hit-based window would have ended at 1,000
+    expect(w.has('k', 1_900)).toBe(false);
   });
 });
