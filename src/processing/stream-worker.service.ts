@@ -182,7 +182,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
       buf.items.push(prepared);
       if (buf.items.length >= this.settings.batchSize) this.flushShard(prepared.shard, false);
       else this.armTimer(prepared.shard, buf);
-      if (buf.stalled > 0) this.shedIfStalled(prepared.shard, buf);
+      if (this.isStalled(buf)) this.shedIfStalled(prepared.shard, buf);
     }
     this.metrics.held = this.held.size;
     if (this.deadBuffer.length > 0) {
@@ -258,8 +258,7 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
    */
   private shedIfStalled(shard: number, buf: ShardBuffer): void {
     const keep = 2 * this.settings.batchSize;
-    // One slow write (a long duplicate lookup, say) beside a slot that keeps answering is no stall.
-    if (buf.stalled < this.settings.maxWritesPerShard || buf.items.length <= keep) return;
+    if (!this.isStalled(buf) || buf.items.length <= keep) return;
     const shed = buf.items.splice(keep);
     this.track(
       shed.map((s) => s.entry),
@@ -267,9 +266,17 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     );
   }
 
-  /** Some shard's every write slot is stalled (see shedIfStalled). */
+  /**
+   * Every write slot of the shard is stalled. One slow write (a long duplicate lookup, say) beside
+   * a slot that keeps answering is no stall.
+   */
+  private isStalled(buf: ShardBuffer): boolean {
+    return buf.stalled >= this.settings.maxWritesPerShard;
+  }
+
+  /** Some shard is stalled (see shedIfStalled). */
   private anyShardStalled(): boolean {
-    for (const buf of this.shardBuffers.values()) if (buf.stalled >= this.settings.maxWritesPerShard) return true;
+    for (const buf of this.shardBuffers.values()) if (this.isStalled(buf)) return true;
     return false;
   }
 

@@ -45,12 +45,6 @@ export class FixedWindows {
     if (w && w.hits > 0) w.hits -= 1;
   }
 
-  /** Hits in the key's current window (0 when none) and the ms left of it, without counting. */
-  peek(key: string, now: number): [number, number] {
-    const w = this.current(key, now);
-    return w ? [w.hits, w.endsAt - now] : [0, 0];
-  }
-
   get size(): number {
     return this.windows.size;
   }
