@@ -346,14 +346,19 @@ describe('auth endpoints (real app, Redis, PostgreSQL)', () => {
       expect(stored).not.toContain(PASSWORD);
     });
 
-    it('a role change applies to tokens already issued', async () => {
+    it('a role change, or re-sending the status the user has, applies to tokens already issued', async () => {
       const u = (await adminReq('post', '/api/auth/users').send({ email: email('promoted'), password: PASSWORD, role: 'VIEWER' })).body.data;
       const token = (await login({ email: email('promoted'), password: PASSWORD })).body.data.token;
       expectError(await createKey(token, { name: 'before' }), 403, 'FORBIDDEN');
-      const patched = await adminReq('patch', `/api/auth/users/${u.id}`).send({ role: 'OPERATOR' });
+      const patched = await adminReq('patch', `/api/auth/users/${u.id}`).send({ role: 'OPERATOR', status: 'ACTIVE' });
       expect(patched.status).toBe(200);
       expect(patched.body.data.role).toBe('OPERATOR');
       expect((await createKey(token, { name: 'after' })).status).toBe(201);
+      const version = async () => (await pg.query('SELECT session_version FROM users WHERE id = $1', [u.id])).rows[0].session_version;
+      const before = await version();
+      expect((await adminReq('patch', `/api/auth/users/${u.id}`).send({ status: 'ACTIVE' })).status).toBe(200);
+      expect(await version()).toBe(before);
+      expect((await me({ authorization: `Bearer ${token}` })).status).toBe(200);
     });
 
     it("disabling a user stops their JWTs, API keys and logins; enabling restores keys", async () => {

@@ -103,8 +103,11 @@ export class UsersService {
             ...(changes.name !== undefined ? { name: changes.name } : {}),
             ...(passwordHash !== undefined ? { passwordHash } : {}),
             authVersion: { increment: 1 },
-            // Ends the user's JWTs (AccessTokens.verify); a role change applies to them instead.
-            ...(passwordHash !== undefined || changes.status !== undefined ? { sessionVersion: { increment: 1 } } : {}),
+            // Ends the user's JWTs (AccessTokens.verify); a role change applies to them instead, and
+            // so does re-sending the status the user already has (an idempotent PATCH ends nothing).
+            ...(passwordHash !== undefined || (changes.status !== undefined && changes.status !== current.status)
+              ? { sessionVersion: { increment: 1 } }
+              : {}),
           },
           select: USER_VIEW_SELECT,
         });
