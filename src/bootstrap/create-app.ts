@@ -59,11 +59,6 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   const fastify = app.getHttpAdapter().getInstance();
   // Fastify parses text/plain by default; the contract answers 415 for anything but JSON.
   fastify.removeContentTypeParser('text/plain');
-  // Nest has no per-route body limit: a route lowers it with @RouteConfig({ bodyLimit }) (413 beyond).
-  fastify.addHook('onRoute', (route) => {
-    const limit = (route.config as { bodyLimit?: unknown } | undefined)?.bodyLimit;
-    if (typeof limit === 'number') route.bodyLimit = limit;
-  });
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
     // HTTP/1.1 requires Host (RFC 9112 §3.2); refused here so the answer is in the envelope.

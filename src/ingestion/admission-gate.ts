@@ -8,7 +8,7 @@ import { AppConfig } from '../config/app-config';
 import { IngestionMetrics } from '../metrics/metrics.ports';
 import { BACKPRESSURE_RETRY_AFTER_SECONDS } from './ingestion.service';
 
-/** Route option (`@RouteConfig`) that puts a route behind the gate. */
+/** Route option (`@RouteConfig`, or `config` of a Fastify route) that puts a route behind the gate. */
 export interface AdmissionRouteConfig {
   admission?: boolean;
 }

@@ -8,6 +8,7 @@ import { EventValidator } from './event-validator';
 import { IngestionStatsService } from './ingestion-stats.service';
 import { IngestionController } from './ingestion.controller';
 import { IngestionService } from './ingestion.service';
+import { IngestionRoutes } from './ingestion.routes';
 import { INGEST_REDIS } from './ingestion.tokens';
 import { RedisClock } from './redis-clock';
 
@@ -29,6 +30,7 @@ import { RedisClock } from './redis-clock';
     { provide: EventAppender, useClass: RedisEventAppender },
     IngestionService,
     IngestionStatsService,
+    IngestionRoutes,
   ],
 })
 export class IngestionModule {}

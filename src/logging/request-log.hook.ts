@@ -10,7 +10,7 @@ const REQUEST_LINE_REDACT_PATHS = REDACT_PATHS.filter((p) => p.startsWith('req.h
 const QUIET_PATHS = /^\/(api\/(health|ready|live)|metrics)(\?|$)/;
 
 /**
- * Route option (`@RouteConfig({ successLogLevel: 'debug' })`): the level of the route's 2xx/3xx lines.
+ * Route option (`@RouteConfig({ successLogLevel: 'debug' })`, or `config` of a Fastify route): the level of the route's 2xx/3xx lines.
  * The ingestion POSTs use it: a line per accepted event request is most of the log volume (one line
  * per request at 10k+ requests/s) and ~12% of the API's CPU per request (measured, bench API), while
  * their counts and latencies are in /metrics; their 4xx/5xx lines stay warn/error.

@@ -16,6 +16,7 @@ import type { Role } from '../auth/principal';
 import { AuthRateLimitGuard } from '../auth/rate-limit/auth-rate-limit.guard';
 import type { AppConfig } from '../config/app-config';
 import { mountStaticFiles } from '../dashboard/static-files';
+import { DirectRoute, IngestionRoutes } from '../ingestion/ingestion.routes';
 import { COMPONENT_SCHEMAS, envelope, OPERATIONS } from './openapi-schemas';
 import { applyValidationSchemas, propertySchema } from './validation-schemas';
 
@@ -92,6 +93,25 @@ function queryParameters(dto: Function): ParameterObject[] {
   });
 }
 
+function directRoutesOf(app: NestFastifyApplication): readonly DirectRoute[] {
+  try {
+    return app.get(IngestionRoutes, { strict: false }).routes;
+  } catch {
+    return []; // no IngestionModule in this application
+  }
+}
+
+/**
+ * Routes served by Fastify directly (IngestionRoutes) have no controller for SwaggerModule to
+ * scan: their operations start empty here, and completeDocument fills them like any other.
+ */
+export function addDirectRoutes(document: OpenAPIObject, routes: readonly DirectRoute[]): void {
+  for (const r of routes) {
+    const item = (document.paths[r.path] ??= {});
+    item[r.method] = { operationId: r.operationId, tags: [r.tag], parameters: [], responses: {} };
+  }
+}
+
 /** Fills in what decorators cannot know: schemas of raw bodies/queries, security from guards, errors. */
 export function completeDocument(document: OpenAPIObject, routes: RouteInfo[]): void {
   document.components = { ...document.components, schemas: { ...document.components?.schemas, ...COMPONENT_SCHEMAS } };
@@ -158,7 +178,11 @@ export function setupOpenApi(app: NestFastifyApplication, config: AppConfig): Op
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'bearer')
     .build();
   const document = SwaggerModule.createDocument(app, builder, { autoTagControllers: true });
-  completeDocument(document, routesOf(app));
+  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+  // They are registered at init, after this: known by their provider, present in the API roles.
+  const direct = directRoutesOf(app);
+  addDirectRoutes(document, direct);
+  completeDocument(document, [...routesOf(app), ...direct]);
   SwaggerModule.setup(DOCS_PATH, app, document, { ui: false, raw: ['json'], jsonDocumentUrl: DOCS_JSON_PATH });
 
   const dist = path.dirname(require.resolve('swagger-ui-dist/package.json'));
@@ -169,7 +193,7 @@ export function setupOpenApi(app: NestFastifyApplication, config: AppConfig): Op
     ['swagger-ui-bundle.js', path.join(dist, 'swagger-ui-bundle.js')],
     ['favicon-32x32.png', path.join(dist, 'favicon-32x32.png')],
   ]);
-  mountStaticFiles(app.getHttpAdapter().getInstance() as FastifyInstance, {
+  mountStaticFiles(fastify, {
     prefix: `${DOCS_PATH}/`,
     files,
     headers: {

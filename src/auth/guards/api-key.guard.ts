@@ -3,8 +3,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { ApiError } from '../../common/http/api-error';
 import { ErrorCode } from '../../common/http/error-codes';
 import { ApiKeyVerifier } from '../credentials/credential-verifiers';
-import type { RequestWithPrincipal } from '../principal';
+import type { Principal, RequestWithPrincipal } from '../principal';
 import { apiKeyFrom, clientOf } from './credentials';
+
+type KeyedRequest = RequestWithPrincipal & { headers: IncomingHttpHeaders; ip?: string };
 
 export const missingApiKey = (): ApiError =>
   new ApiError(HttpStatus.UNAUTHORIZED, ErrorCode.MISSING_API_KEY, 'An API key is required in the x-api-key header');
@@ -21,12 +23,17 @@ export class ApiKeyGuard implements CanActivate {
   constructor(private readonly apiKeys: ApiKeyVerifier) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<RequestWithPrincipal & { headers: IncomingHttpHeaders; ip?: string }>();
+    await this.authenticate(context.switchToHttp().getRequest<KeyedRequest>());
+    return true;
+  }
+
+  /** The check itself, for routes served by Fastify directly (IngestionRoutes): throws as the guard does. */
+  async authenticate(request: KeyedRequest): Promise<Principal> {
     const key = apiKeyFrom(request.headers);
     if (!key) throw missingApiKey();
     const principal = await this.apiKeys.verify(key, clientOf(request));
     if (!principal) throw invalidApiKey();
     request.principal = principal;
-    return true;
+    return principal;
   }
 }
