@@ -32,6 +32,7 @@ describe('StreamWorker', () => {
   /** What the reclaims after the first one find, page by page. */
   let pages: ClaimPage[];
   let readerOptions: Record<string, unknown> | undefined;
+  let readCalls: number;
   /** includeOwn and start of every claimIdlePage call. */
   let claimedOwn: boolean[];
   let claimStarts: string[];
@@ -52,10 +53,12 @@ describe('StreamWorker', () => {
     settings.batchSize = 10;
     settings.batchTimeoutMs = 100;
     settings.maxWritesPerShard = 1;
+    settings.heldBatchesPerShard = 3;
     settings.reclaimIntervalMs = 60_000;
     writes = [];
     writeMs = [];
     claimCalls = 0;
+    readCalls = 0;
     claimedOwn = [];
     claimStarts = [];
     pages = [];
@@ -70,6 +73,7 @@ describe('StreamWorker', () => {
       ensureGroups: async () => undefined,
       read: () =>
         new Promise<DeliveredEntry[]>((resolve, reject) => {
+          readCalls += 1;
           deliver = resolve;
           failRead = reject;
         }),
@@ -183,8 +187,22 @@ describe('StreamWorker', () => {
     expect(writes[2].ids).toEqual(['c6', 'c7', 'c8', 'c9']);
   });
 
+  it('stops reading while it holds heldBatchesPerShard batches per shard plus a read, and reads again when a batch is done', async () => {
+    claim({ entries: [], next: null });
+    writeMs = [1_000, 1_000];
+    await read(entries('a', 40));
+    await read(entries('b', 40)); // 80 held = 10 × 1 × 3 + 50: the bound
+    const reads = readCalls;
+    await jest.advanceTimersByTimeAsync(999);
+    expect(readCalls).toBe(reads); // no read while the first batch is being written
+    expect(writes).toHaveLength(1);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(writes).toHaveLength(2); // its 10 entries are done: room again
+    expect(readCalls).toBe(reads + 1);
+  });
+
   it('leaves pending what a stalled shard cannot take, so reading goes on for the other shards', async () => {
-    shards.count = 2; // held bound: 10 × 2 × (1 + 2) + 50 = 110
+    shards.count = 2; // held bound: 10 × 2 × 3 + 50 = 110
     hung = true;
     claim({ entries: [], next: null });
     await read(entries('ha', 10)); // shard 1's only write slot: unanswered from now on

@@ -320,12 +320,9 @@ export class StreamWorker implements OnApplicationBootstrap, BeforeApplicationSh
     this.inflight.add(p);
   }
 
-  /**
-   * Entries this process may hold (read, not yet finished): per shard the batches being written,
-   * one being finished (rollups, ack) and one filling, plus a read's worth.
-   */
+  /** Entries this process may hold (read, not yet finished): heldBatchesPerShard per shard, plus a read's worth. */
   private get heldLimit(): number {
-    return this.settings.batchSize * this.shards.count * (this.settings.maxWritesPerShard + 2) + this.settings.readCount * this.group.streams.length;
+    return this.settings.batchSize * this.shards.count * this.settings.heldBatchesPerShard + this.settings.readCount * this.group.streams.length;
   }
 
   private async waitForRoom(): Promise<void> {

@@ -30,6 +30,15 @@ export class WorkerSettings {
    * 3 no better than 2.
    */
   maxWritesPerShard = 2;
+  /**
+   * Batches' worth of entries per shard this process may hold (read, not yet acked) before it
+   * stops reading: those being written (maxWritesPerShard), one being finished (rollups, ack) and
+   * one filling. Measured and not adopted (2026-12-02, alternating 1-worker drains of 50,000–57,000
+   * events): 8 drained 10–13% more in two runs while the machine was fast (7,995/7,755 vs
+   * 7,067/7,185 docs/s), but less in the next two while it was slow (4,400/4,518 vs 5,200/4,712;
+   * then a median of 4,708 vs 5,009 over 5 rounds, 4 of them lower); 12 and 16 no better than 8.
+   */
+  heldBatchesPerShard = 4;
   /** Exponential backoff with full jitter: delay_n = random(0, min(cap, base·2^(n-1))). */
   retryBaseMs = 100;
   retryCapMs = 5_000;

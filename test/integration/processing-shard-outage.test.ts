@@ -53,7 +53,7 @@ describe('processing: a shard outage or hang delays, never dead-letters', () => 
       // Short claim idle time: given-up entries are retried every ~250 ms, i.e. dozens of times
       // during the outage — far beyond MAX_DELIVERIES=5 if transient failures counted.
       // Small batches: the bound on held entries (BATCH_SIZE × shards × 4 + READ_COUNT = 290) is
-      // reached a few seconds into the hang of the second test at this rate.
+      // reached a few seconds into the hang of the second test at this rate (without shedding).
       overrides: { ROLE: 'worker', MONGO_SHARD_URIS: uris, BATCH_SIZE: '20', BATCH_TIMEOUT_MS: '100', CLAIM_IDLE_MS: '1000', MAX_DELIVERIES: '5' },
     });
     redis = new Redis(env.REDIS_URL);
