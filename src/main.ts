@@ -1,10 +1,12 @@
 import 'reflect-metadata';
 import { createApp, listenPort } from './bootstrap/create-app';
 import { installGracefulShutdown } from './bootstrap/graceful-shutdown';
+import { applyServerV8Flags } from './bootstrap/v8-flags';
 import { ConfigValidationError, loadAppConfig, loadEnvFile } from './config/app-config';
 import { InvalidRoleError, parseRole } from './config/app-role';
 
 async function bootstrap(): Promise<void> {
+  applyServerV8Flags();
   loadEnvFile();
   // The role decides the module graph, so it is settled before Nest builds anything.
   parseRole(process.env.ROLE);
